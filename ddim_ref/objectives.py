@@ -1,0 +1,206 @@
+"""Training objectives: DDPM's simple loss, L_gamma (eq. 5), J_sigma term by term (eq. 11), Theorem 1's gamma.
+
+Introduced in notebooks/03. Theorem 1 says J_sigma = L_gamma + C for some gamma > 0 and constant C. With
+f_theta(x_t) = (x_t - sqrt(1 - alpha_t) eps_theta) / sqrt(alpha_t) (eq. 9), p_theta(x_{t-1} | x_t) =
+q_sigma(x_{t-1} | x_t, f_theta(x_t)) for t >= 2 (eq. 10) and x_0 - f_theta = sqrt((1 - alpha_t)/alpha_t) (eps_theta - eps):
+
+    t >= 2: KL(q_sigma(x_{t-1}|x_t,x_0) || p_theta(x_{t-1}|x_t)) = c_t^2 ||x_0 - f_theta||^2 / (2 sigma_t^2),
+            c_t = sqrt(alpha_{t-1}) - sqrt(1 - alpha_{t-1} - sigma_t^2) sqrt(alpha_t) / sqrt(1 - alpha_t);
+    t = 1:  -log N(x_0; f_theta(x_1), sigma_1^2 I) = ||x_0 - f_theta||^2 / (2 sigma_1^2) + d/2 log(2 pi sigma_1^2),
+
+so gamma_t = c_t^2 (1 - alpha_t) / (2 sigma_t^2 alpha_t) with c_1 = 1, and
+C = KL(q(x_T|x_0) || N(0, I)) + d/2 log(2 pi sigma_1^2).
+
+The "sigma" of these functions is a float64 table (T+1,) indexed by the paper's t ([0] unused, 0). Eq. (16)
+gives sigma_1 = 0 for every eta (alpha_0 = 1), which makes the t = 1 decoder a point mass and J_sigma
+infinite; pass `sigma_1` to `sigma_schedule` to choose the decoder's std (e.g. sqrt(beta_1), DDPM's choice).
+
+Common random numbers: `l_gamma` and `j_sigma_terms` take `eps` of shape (T+1, B, *x0.shape[1:]) where
+eps[t] is the noise of x_t = sqrt(alpha_t) x_0 + sqrt(1 - alpha_t) eps[t]; eps[0] is unused (index t is
+the paper's t). Passing the same `eps` to both makes J_sigma - L_gamma = C exactly, per sample.
+"""
+
+import math
+
+import torch
+
+from . import forward, samplers
+
+
+def sample_t(batch, T, generator=None, device=None):
+    """Training times t ~ Uniform{1, ..., T}, LongTensor (batch,) (DDPM Algorithm 1). notebooks/03."""
+    for name, v in (("batch", batch), ("T", T)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return torch.randint(1, T + 1, (batch,), generator=generator, device=device)
+
+
+def simple_loss(eps_model, x0, alpha_bar, t, eps):
+    """DDPM's L_simple: mean over batch and dimensions of (eps - eps_theta(x_t, t))^2, x_t from eq. (4). notebooks/03."""
+    T = _check_alpha_bar(alpha_bar)
+    _check_eps(eps, x0.shape, "eps")
+    t = _check_t(t, x0.shape[0], T, x0.device)
+    a = forward.append_dims(alpha_bar.to(x0.device)[t], x0.ndim)  # (B, 1, ..., 1)
+    x_t = forward.q_sample(x0, a, eps)
+    return ((eps - eps_model(x_t, t)) ** 2).mean()
+
+
+def sigma_schedule(alpha_bar, eta, sigma_1=None):
+    """sigma_t(eta) of eq. (16) for t = 0..T as float64 (T+1,), [0] = 0; `sigma_1` overrides [1] (eq. 16 gives 0). notebooks/03."""
+    T = _check_alpha_bar(alpha_bar)
+    ab = alpha_bar.detach().to(torch.float64)
+    sigma = torch.zeros(T + 1, dtype=torch.float64, device=ab.device)
+    sigma[1:] = samplers.ddim_sigma(ab[1:], ab[:-1], eta)
+    if sigma_1 is not None:
+        if isinstance(sigma_1, bool) or not isinstance(sigma_1, (int, float)) or not sigma_1 > 0:
+            raise ValueError(f"sigma_1 (the std of p_theta(x_0 | x_1)) must be a number > 0, got {sigma_1!r}")
+        sigma[1] = float(sigma_1)
+    return sigma
+
+
+def theorem1_gamma(alpha_bar, sigma):
+    """Weights gamma (T+1,) with J_sigma = L_gamma + C (Theorem 1; eqs. 5, 10, 11), [0] = 0. notebooks/03."""
+    T = _check_alpha_bar(alpha_bar)
+    sigma = _check_sigma(sigma, alpha_bar)
+    a, a_prev, s = alpha_bar[1:].double(), alpha_bar[:-1].double(), sigma[1:]  # (T,) each, index t-1 <-> t
+    direction = forward.direction_coef(a_prev[1:], s[1:])  # (T-1,) sqrt(1 - alpha_{t-1} - sigma_t^2), t >= 2
+    c = a_prev.sqrt()  # (T,) c_1 = 1: the t = 1 decoder has mean f_theta, no direction term
+    c[1:] = c[1:] - direction * a[1:].sqrt() / (1 - a[1:]).sqrt()
+    gamma = torch.zeros(T + 1, dtype=torch.float64, device=sigma.device)
+    gamma[1:] = c**2 * (1 - a) / (2 * s**2 * a)
+    return gamma
+
+
+def theorem1_constant(x0, alpha_bar, sigma):
+    """C of Theorem 1 per sample (B,): KL(q(x_T|x_0) || N(0, I)) + d/2 log(2 pi sigma_1^2). notebooks/03."""
+    T = _check_alpha_bar(alpha_bar)
+    sigma = _check_sigma(sigma, alpha_bar)
+    d = x0[0].numel()
+    return prior_kl(x0, alpha_bar[T]) + 0.5 * d * math.log(2 * math.pi * float(sigma[1]) ** 2)
+
+
+def gaussian_kl(mean_q, std_q, mean_p, std_p):
+    """KL(N(mean_q, std_q^2 I) || N(mean_p, std_p^2 I)) per sample (B,), summed over all but the first dim. notebooks/03."""
+    shape = torch.broadcast_shapes(mean_q.shape, mean_p.shape)
+    std_q, std_p = torch.as_tensor(std_q, dtype=mean_q.dtype), torch.as_tensor(std_p, dtype=mean_q.dtype)
+    if bool((std_q <= 0).any()) or bool((std_p <= 0).any()):
+        raise ValueError("gaussian_kl needs std_q > 0 and std_p > 0 (a point mass has no density)")
+    kl = torch.log(std_p / std_q) + (std_q**2 + (mean_q - mean_p) ** 2) / (2 * std_p**2) - 0.5
+    return kl.expand(shape).reshape(shape[0], -1).sum(1)
+
+
+def prior_kl(x0, alpha_T):
+    """KL(q(x_T | x_0) || N(0, I)) per sample (B,), the first term of eq. (11) with q from eq. (4). notebooks/03."""
+    mean, std = forward.q_mean_std(x0, float(alpha_T))
+    return gaussian_kl(mean, std, torch.zeros_like(x0), 1.0)
+
+
+def l_gamma(eps_model, x0, alpha_bar, gamma, eps=None, generator=None):
+    """L_gamma of eq. (5) per sample (B,): sum_t gamma_t ||eps_theta(x_t, t) - eps_t||^2, one eps per (sample, t). notebooks/03.
+
+    Unbiased single-sample estimate over eps; steps with gamma_t = 0 are skipped (no network call).
+    `eps`: (T+1, B, *x0.shape[1:]) with eps[t] the noise of step t (eps[0] unused); drawn with `generator` if None.
+    """
+    T = _check_alpha_bar(alpha_bar)
+    gamma = torch.as_tensor(gamma, dtype=torch.float64)
+    if gamma.shape != (T + 1,):
+        raise ValueError(f"gamma must have shape (T+1,) = ({T + 1},) indexed by the paper's t, got {tuple(gamma.shape)}")
+    eps = _eps_table(eps, x0, T, generator)
+    total = x0.new_zeros(x0.shape[0])  # (B,)
+    for t, x_t, eps_t, eps_theta in _predictions(eps_model, x0, alpha_bar, eps, skip=gamma == 0):
+        total = total + float(gamma[t]) * ((eps_theta - eps_t) ** 2).reshape(x0.shape[0], -1).sum(1)
+    return total
+
+
+def j_sigma_terms(eps_model, x0, alpha_bar, sigma, eps=None, generator=None):
+    """The terms of J_sigma (eq. 11) per sample (B, T+1), from the Gaussian KLs of eqs. (4), (7), (10). notebooks/03.
+
+    Column 0: KL(q(x_T|x_0) || N(0, I)). Column t >= 2: KL(q_sigma(x_{t-1}|x_t,x_0) || p_theta(x_{t-1}|x_t)) at
+    x_t ~ q(x_t|x_0) (Lemma 1). Column 1: -log N(x_0; f_theta(x_1), sigma_1^2 I). `eps` as in `l_gamma`.
+    """
+    T = _check_alpha_bar(alpha_bar)
+    sigma = _check_sigma(sigma, alpha_bar)
+    eps = _eps_table(eps, x0, T, generator)
+    B, d = x0.shape[0], x0[0].numel()
+    ab = alpha_bar.detach().double().tolist()
+    terms = x0.new_zeros(B, T + 1)  # (B, T+1)
+    terms[:, 0] = prior_kl(x0, ab[T])
+    for t, x_t, eps_t, eps_theta in _predictions(eps_model, x0, alpha_bar, eps):
+        f_theta = forward.x0_from_eps(x_t, eps_theta, ab[t])  # eq. (9)
+        s = float(sigma[t])
+        if t == 1:
+            sq = ((x0 - f_theta) ** 2).reshape(B, -1).sum(1)
+            terms[:, 1] = sq / (2 * s**2) + 0.5 * d * math.log(2 * math.pi * s**2)
+        else:
+            mean_q, std_q = forward.q_sigma_mean_std(x_t, x0, ab[t], ab[t - 1], s)  # eq. (7)
+            mean_p, std_p = forward.q_sigma_mean_std(x_t, f_theta, ab[t], ab[t - 1], s)  # eq. (10)
+            terms[:, t] = gaussian_kl(mean_q, std_q, mean_p, std_p)
+    return terms
+
+
+def j_sigma(eps_model, x0, alpha_bar, sigma, eps=None, generator=None):
+    """J_sigma of eq. (11) per sample (B,): the sum of `j_sigma_terms`. notebooks/03."""
+    return j_sigma_terms(eps_model, x0, alpha_bar, sigma, eps, generator).sum(1)
+
+
+def _predictions(eps_model, x0, alpha_bar, eps, skip=None):
+    """Yield (t, x_t, eps[t], eps_theta(x_t, t)) for t = 1..T with x_t = sqrt(alpha_t) x_0 + sqrt(1 - alpha_t) eps[t]."""
+    ab = alpha_bar.detach().double().tolist()
+    t_batch = torch.empty(x0.shape[0], dtype=torch.long, device=x0.device)
+    for t in range(1, len(ab)):
+        if skip is not None and bool(skip[t]):
+            continue
+        x_t = forward.q_sample(x0, ab[t], eps[t])  # eq. (4)
+        eps_theta = eps_model(x_t, t_batch.fill_(t))
+        if eps_theta.shape != x0.shape:
+            raise ValueError(f"eps_model returned shape {tuple(eps_theta.shape)} for input {tuple(x0.shape)}; they must match")
+        yield t, x_t, eps[t], eps_theta
+
+
+def _eps_table(eps, x0, T, generator):
+    shape = (T + 1,) + tuple(x0.shape)
+    if eps is None:
+        return torch.randn(shape, generator=generator, dtype=x0.dtype, device=x0.device)
+    _check_eps(eps, shape, "eps (layout (T+1, B, ...), eps[t] for step t, eps[0] unused)")
+    return eps
+
+
+def _check_eps(eps, shape, name):
+    if not torch.is_tensor(eps) or tuple(eps.shape) != tuple(shape):
+        got = tuple(eps.shape) if torch.is_tensor(eps) else type(eps).__name__
+        raise ValueError(f"{name} must be a tensor of shape {tuple(shape)}, got {got}")
+
+
+def _check_sigma(sigma, alpha_bar):
+    """sigma as float64 (T+1,) after checking sigma_t > 0 for t = 1..T and sigma_t^2 <= 1 - alpha_{t-1} for t >= 2."""
+    T = alpha_bar.numel() - 1
+    sigma = torch.as_tensor(sigma, dtype=torch.float64)
+    if sigma.shape != (T + 1,):
+        raise ValueError(f"sigma must have shape (T+1,) = ({T + 1},) indexed by the paper's t (see sigma_schedule), got {tuple(sigma.shape)}")
+    bad = (sigma[1:] <= 0).nonzero()
+    if bad.numel():
+        ts = (bad[:, 0] + 1).tolist()
+        hint = " (eq. 16 gives sigma_1 = 0 for every eta: pass sigma_1 > 0 to sigma_schedule)" if ts[0] == 1 else ""
+        raise ValueError(
+            f"Theorem 1 needs sigma_t > 0 for all t = 1..T; got sigma_t <= 0 at t = {ts[:5]}{'...' if len(ts) > 5 else ''}"
+            f"{hint}; eta = 0 (DDIM) makes J_sigma infinite"
+        )
+    if bool((sigma[2:] ** 2 > 1 - alpha_bar[1:-1].double().to(sigma.device) + 1e-12).any()):
+        raise ValueError("sigma_t^2 must not exceed 1 - alpha_{t-1} for t >= 2 (eq. 7); eta > 1 can violate this")
+    return sigma
+
+
+def _check_alpha_bar(alpha_bar):
+    if not torch.is_tensor(alpha_bar) or alpha_bar.ndim != 1 or alpha_bar.numel() < 2:
+        raise ValueError("alpha_bar must be a 1-D tensor of length T + 1 from schedules.alpha_bars (alpha_bar[0] = 1)")
+    if not math.isclose(float(alpha_bar[0]), 1.0, abs_tol=1e-12):
+        raise ValueError(f"alpha_bar[0] must be 1 (t = 0 is data), got {float(alpha_bar[0])}; did you pass alpha_bar[1:]?")
+    return alpha_bar.numel() - 1
+
+
+def _check_t(t, batch, T, device):
+    if not torch.is_tensor(t) or t.dtype.is_floating_point or t.dtype == torch.bool or t.shape != (batch,):
+        raise ValueError(f"t must be an integer tensor of shape (B,) = ({batch},) with values in 1..T, got {t!r}")
+    if int(t.min()) < 1 or int(t.max()) > T:
+        raise ValueError(f"t values must lie in 1..T = 1..{T} (t = 0 is data), got min {int(t.min())}, max {int(t.max())}")
+    return t.long().to(device)

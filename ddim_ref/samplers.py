@@ -1,0 +1,201 @@
+"""DDIM sampling: sigma_t(eta) (eq. 16), the generalized step (eq. 12), loops over tau, inversion, slerp.
+
+Introduced in notebooks/04 (sampling, acceleration) and notebooks/05 (ODE view, inversion,
+interpolation). `alpha_bar` is the float64 table of `schedules.alpha_bars` (alpha_bar[0] = 1);
+`eps_model(x_t, t)` takes the paper's t in 1..T as a LongTensor of shape (B,).
+
+The loops compute every coefficient once, as Python floats, before the first step; each step is one
+network call plus a few tensor operations (see benchmarks/sampling_overhead.py).
+"""
+
+import math
+
+import torch
+
+from .forward import coef, direction_coef, x0_from_eps
+from .schedules import check_tau
+
+
+def ddim_sigma(alpha_t, alpha_prev, eta):
+    """sigma_t(eta) = eta sqrt((1 - alpha_prev)/(1 - alpha_t)) sqrt(1 - alpha_t/alpha_prev), eq. (16). notebooks/04."""
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) and not torch.is_tensor(eta):
+        raise ValueError(f"eta must be a number >= 0, got {eta!r}")
+    if (eta < 0) if not torch.is_tensor(eta) else bool((eta < 0).any()):
+        raise ValueError(f"eta must be >= 0 (0 = DDIM, 1 = DDPM posterior variance), got {eta}")
+    return eta * ((1 - alpha_prev) / (1 - alpha_t) * (1 - alpha_t / alpha_prev)) ** 0.5
+
+
+def sigma_hat(alpha_t, alpha_prev):
+    """The "sigma-hat" noise std sqrt(1 - alpha_t/alpha_prev) = sqrt(beta_t) of Table 1 (DDPM's larger variance). notebooks/04."""
+    return (1 - alpha_t / alpha_prev) ** 0.5
+
+
+def ddim_step(x_t, eps, alpha_t, alpha_prev, sigma, noise=None, *, direction_sigma=None, generator=None, clip_x0=False):
+    """Generalized DDIM step x_t -> x_{t-1}, eq. (12); sigma from eq. (16). Introduced in notebooks/04.
+
+    x_{t-1} = sqrt(alpha_prev) x0_hat + sqrt(1 - alpha_prev - direction_sigma^2) eps + sigma noise,
+    with x0_hat = (x_t - sqrt(1 - alpha_t) eps) / sqrt(alpha_t) (eq. 9). `direction_sigma` defaults to
+    sigma; the sigma-hat variant passes sigma = sigma_hat and direction_sigma = sigma_t(eta=1)
+    (appendix D.3). When sigma > 0 and `noise` is None, noise is drawn with `generator`.
+    `clip_x0` clamps x0_hat to [-1, 1] (off by default, as in the official code).
+    Returns (x_prev, x0_hat), both shaped like x_t.
+    """
+    if eps.shape != x_t.shape:
+        raise ValueError(f"eps has shape {tuple(eps.shape)} but x_t has shape {tuple(x_t.shape)}; they must match")
+    alpha_t, alpha_prev, sigma = (_scalar_or_coef(a, x_t) for a in (alpha_t, alpha_prev, sigma))
+    direction_sigma = sigma if direction_sigma is None else _scalar_or_coef(direction_sigma, x_t)
+    x0_hat = x0_from_eps(x_t, eps, alpha_t) if torch.is_tensor(alpha_t) else (x_t - (1 - alpha_t) ** 0.5 * eps) / alpha_t**0.5
+    if clip_x0:
+        x0_hat = x0_hat.clamp(-1, 1)
+    x_prev = alpha_prev**0.5 * x0_hat + direction_coef(alpha_prev, direction_sigma) * eps
+    if _is_positive(sigma):
+        if noise is None:
+            noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+        elif noise.shape != x_t.shape:
+            raise ValueError(f"noise has shape {tuple(noise.shape)} but x_t has shape {tuple(x_t.shape)}; they must match")
+        x_prev = x_prev + sigma * noise
+    return x_prev, x0_hat
+
+
+def ddpm_step(x_t, eps, alpha_t, alpha_prev, noise=None, *, generator=None):
+    """DDPM ancestral step in DDPM's own form (Ho et al. 2020, Algorithm 2, variance beta-tilde). notebooks/04.
+
+    x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_t) eps) / sqrt(1 - beta_t) + sqrt(beta_tilde_t) noise,
+    beta_t = 1 - alpha_t/alpha_prev, beta_tilde_t = (1 - alpha_prev)/(1 - alpha_t) beta_t.
+    Mathematically the same map as `ddim_step` with eta = 1 (tested).
+    """
+    alpha_t, alpha_prev = _scalar_or_coef(alpha_t, x_t), _scalar_or_coef(alpha_prev, x_t)
+    beta_t = 1 - alpha_t / alpha_prev
+    beta_tilde = (1 - alpha_prev) / (1 - alpha_t) * beta_t
+    mean = (x_t - beta_t / (1 - alpha_t) ** 0.5 * eps) / (1 - beta_t) ** 0.5
+    if noise is None:
+        noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+    return mean + beta_tilde**0.5 * noise
+
+
+def sample(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, *, use_sigma_hat=False, clip_x0=False,
+           callback=None, progress=False):
+    """Generate x_0 from x_T by eq. (12) on tau_S > ... > tau_1 > 0 (section 4.2). notebooks/04.
+
+    eta: 0 gives DDIM (deterministic), 1 gives DDPM's posterior variance (eq. 16).
+    use_sigma_hat: the "sigma-hat" row of Table 1 (eta is then ignored).
+    callback(i, t, x_t, x0_hat) is called after each step (i counts down from S to 1).
+    progress: show a tqdm bar. Returns x_0 shaped like x_T.
+    """
+    T = _check_alpha_bar(alpha_bar)
+    tau = check_tau(tau, T)
+    ab = alpha_bar.detach().cpu().double().tolist()
+    ts, prevs = tau.flip(0).tolist(), [0] + tau[:-1].tolist()
+    prevs.reverse()
+    coefs = []  # (t, alpha_t, alpha_prev, sigma, direction_sigma) per step, computed once as floats
+    for t, s in zip(ts, prevs):
+        a_t, a_s = ab[t], ab[s]
+        sigma_1 = ddim_sigma(a_t, a_s, 1.0)
+        if use_sigma_hat:
+            coefs.append((t, a_t, a_s, sigma_hat(a_t, a_s), sigma_1))
+        else:
+            sigma = ddim_sigma(a_t, a_s, float(eta))
+            coefs.append((t, a_t, a_s, sigma, sigma))
+    x = x_T
+    t_batch = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    steps = _progress(coefs, progress, "DDIM sampling")
+    for i, (t, a_t, a_s, sigma, d_sigma) in zip(range(len(ts), 0, -1), steps):
+        eps = eps_model(x, t_batch.fill_(t))
+        x, x0_hat = ddim_step(x, eps, a_t, a_s, sigma, direction_sigma=d_sigma, generator=generator, clip_x0=clip_x0)
+        if callback is not None:
+            callback(i, t, x, x0_hat)
+    return x
+
+
+def sample_trajectory(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, **kwargs):
+    """Like `sample`, also returning the states x_{tau_S}..x_0 and the predictions x0_hat, each (S+1 or S, *x.shape). notebooks/05."""
+    xs, x0_hats = [x_T.detach().cpu()], []
+
+    def record(i, t, x, x0_hat):
+        xs.append(x.detach().cpu())
+        x0_hats.append(x0_hat.detach().cpu())
+
+    x0 = sample(eps_model, x_T, alpha_bar, tau, eta, generator, callback=record, **kwargs)
+    return x0, torch.stack(xs), torch.stack(x0_hats)
+
+
+def ddpm_sample(eps_model, x_T, alpha_bar, generator=None, *, progress=False):
+    """DDPM ancestral sampling over all T steps (Ho et al. 2020, Algorithm 2). notebooks/04."""
+    T = _check_alpha_bar(alpha_bar)
+    ab = alpha_bar.detach().cpu().double().tolist()
+    x = x_T
+    t_batch = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    for t in _progress(range(T, 0, -1), progress, "DDPM sampling"):
+        eps = eps_model(x, t_batch.fill_(t))
+        x = ddpm_step(x, eps, ab[t], ab[t - 1], generator=generator)
+    return x
+
+
+def encode(eps_model, x0, alpha_bar, tau, *, progress=False):
+    """Deterministic inversion x_0 -> x_{tau_S}: the eta = 0 update run forwards, 0 -> tau_1 -> ... -> tau_S. notebooks/05.
+
+    The step from s to t is eq. (12) with eta = 0 read from s to t (eq. 13's Euler step in reverse);
+    it evaluates the network at the state it starts from and at the time t it goes to, so that the
+    encoding and the decoding step between s and t use the same network time and no call needs t = 0.
+    The reconstruction error of `sample(encode(x0))` vanishes as S grows.
+    """
+    T = _check_alpha_bar(alpha_bar)
+    tau = check_tau(tau, T)
+    ab = alpha_bar.detach().cpu().double().tolist()
+    x = x0
+    t_batch = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    for s, t in _progress(list(zip([0] + tau[:-1].tolist(), tau.tolist())), progress, "DDIM encoding"):
+        eps = eps_model(x, t_batch.fill_(t))
+        if eps.shape != x.shape:
+            raise ValueError(f"eps_model returned shape {tuple(eps.shape)} for input {tuple(x.shape)}; they must match")
+        x0_hat = (x - (1 - ab[s]) ** 0.5 * eps) / ab[s] ** 0.5
+        x = ab[t] ** 0.5 * x0_hat + (1 - ab[t]) ** 0.5 * eps
+    return x
+
+
+def slerp(z0, z1, alpha):
+    """Spherical interpolation between latents, per sample (used for DDIM interpolation, section 5.3). notebooks/05.
+
+    z0, z1: (B, ...) latents; alpha: float in [0, 1] or a tensor broadcastable to (B,).
+    Falls back to linear interpolation where z0 and z1 are (anti)parallel to within 1e-7.
+    """
+    if z0.shape != z1.shape:
+        raise ValueError(f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
+    a = torch.as_tensor(alpha, dtype=z0.dtype, device=z0.device)
+    if bool(((a < 0) | (a > 1)).any()):
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    flat0, flat1 = z0.reshape(z0.shape[0], -1), z1.reshape(z1.shape[0], -1)  # (B, D)
+    cos = (flat0 * flat1).sum(1) / (flat0.norm(dim=1) * flat1.norm(dim=1))
+    theta = torch.arccos(cos.clamp(-1, 1))  # (B,)
+    a = a.reshape(-1) if a.ndim else a
+    sin = torch.sin(theta)
+    safe = sin.abs() > 1e-7
+    w0 = torch.where(safe, torch.sin((1 - a) * theta) / torch.where(safe, sin, 1.0), 1 - a)
+    w1 = torch.where(safe, torch.sin(a * theta) / torch.where(safe, sin, 1.0), a)
+    shape = (-1,) + (1,) * (z0.ndim - 1)
+    return w0.reshape(shape) * z0 + w1.reshape(shape) * z1
+
+
+def _scalar_or_coef(a, x):
+    """Keep Python numbers as floats (free in the sampling loop); check tensors against x's shape."""
+    return float(a) if isinstance(a, (int, float)) else coef(a, x)
+
+
+def _is_positive(sigma):
+    return sigma > 0 if isinstance(sigma, float) else bool((sigma > 0).any())
+
+
+def _check_alpha_bar(alpha_bar):
+    if not torch.is_tensor(alpha_bar) or alpha_bar.ndim != 1 or alpha_bar.numel() < 2:
+        raise ValueError("alpha_bar must be a 1-D tensor of length T + 1 from schedules.alpha_bars (alpha_bar[0] = 1)")
+    if not math.isclose(float(alpha_bar[0]), 1.0, abs_tol=1e-12):
+        raise ValueError(f"alpha_bar[0] must be 1 (t = 0 is data), got {float(alpha_bar[0])}; did you pass alpha_bar[1:]?")
+    return alpha_bar.numel() - 1
+
+
+def _progress(iterable, enabled, desc):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False)
