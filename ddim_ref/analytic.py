@@ -15,6 +15,8 @@ import math
 
 import torch
 
+from .schedules import check_alpha_bar
+
 
 class Gaussian:
     """p_data = N(mean, cov) in R^D with the exact eps* of its diffused marginals. notebooks/03."""
@@ -25,6 +27,7 @@ class Gaussian:
             raise ValueError(f"mean must have shape (D,), got {tuple(self.mean.shape)}")
         self.cov = _spd(cov, self.dim, "cov")  # (D, D)
         self.alpha_bar = _check_alpha_bar(alpha_bar)  # (T+1,)
+        self._lam, self._U = torch.linalg.eigh(self.cov)  # (D,), (D, D): Sigma = U diag(lam) U^T
 
     @property
     def dim(self):
@@ -45,41 +48,38 @@ class Gaussian:
 
     def eps_model(self, x_t, t):
         """eps*(x_t, t) = sqrt(1 - a) cov_t^{-1} (x_t - sqrt(a) m); x_t (B, D), t (B,) in 1..T. notebooks/03."""
-        x, t = self._inputs(x_t, t, allow_zero=False)
-        a = self.alpha_bar.to(x.device)[t]  # (B,)
-        solved, _ = self._solve(x, t)  # (B, D)
+        x, a = self._inputs(x_t, t, allow_zero=False)
+        y, var = self._eigen_coords(x, a)  # (B, D), (B, D)
+        solved = (y / var) @ self._U.to(x.device).T  # (B, D) cov_t^{-1} (x - mean_t)
         return ((1 - a).sqrt()[:, None] * solved).to(x_t.dtype)
 
     def log_prob(self, x, t=0):
         """log q_t(x) = log N(x; sqrt(a) m, a Sigma + (1 - a) I) per sample (B,); t = 0 is p_data. notebooks/03."""
-        x64, t = self._inputs(x, t, allow_zero=True)
-        solved, logdet = self._solve(x64, t)
-        mean_t = self.alpha_bar.to(x64.device)[t].sqrt()[:, None] * self.mean.to(x64.device)  # (B, D)
-        maha = ((x64 - mean_t) * solved).sum(1)  # (B,)
-        return (-0.5 * (self.dim * math.log(2 * math.pi) + logdet + maha)).to(x.dtype)
+        x64, a = self._inputs(x, t, allow_zero=True)
+        y, var = self._eigen_coords(x64, a)
+        return (-0.5 * (self.dim * math.log(2 * math.pi) + var.log().sum(1) + (y**2 / var).sum(1))).to(x.dtype)
 
     def sample(self, n, generator=None, dtype=torch.float64):
         """n independent draws x_0 ~ N(mean, cov), shape (n, D). notebooks/03."""
         n = _check_n(n)
-        L = torch.linalg.cholesky(self.cov)  # (D, D)
         z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64, device=self.mean.device)
-        return (self.mean + z @ L.T).to(dtype)
+        return (self.mean + (z * self._lam.sqrt()) @ self._U.T).to(dtype)
 
     def _inputs(self, x, t, allow_zero):
+        """x as float64 (B, D) and a = alpha_bar[t] (B,), after checking shapes and t."""
         x = _check_x(x, (self.dim,))
-        return x.to(torch.float64), _check_t(t, x.shape[0], self.T, x.device, allow_zero)
+        t = _check_t(t, x.shape[0], self.T, x.device, allow_zero)
+        return x.to(torch.float64), self.alpha_bar.to(x.device)[t]
 
-    def _solve(self, x, t):
-        """cov_t^{-1} (x - mean_t) (B, D) and log det cov_t (B,), one Cholesky factor per distinct t in the batch."""
-        solved = torch.empty_like(x)  # (B, D)
-        logdet = x.new_empty(x.shape[0])  # (B,)
-        for s in t.unique().tolist():
-            rows = t == s
-            mean_t, cov_t = (m.to(x.device) for m in self.marginal(s))
-            L = torch.linalg.cholesky(cov_t)  # (D, D)
-            solved[rows] = torch.cholesky_solve((x[rows] - mean_t).T, L).T
-            logdet[rows] = 2 * L.diagonal().log().sum()
-        return solved, logdet
+    def _eigen_coords(self, x, a):
+        """Coordinates y = U^T (x - sqrt(a) m) (B, D) in the eigenbasis of Sigma and the eigenvalues a lam + 1 - a (B, D) of cov_t.
+
+        Sigma and cov_t share eigenvectors, so cov_t^{-1} is diagonal there: no matrix factorisation per call
+        (tiny LAPACK calls are slow under multi-threading), and each sample can have its own t.
+        """
+        a = a[:, None]  # (B, 1)
+        y = (x - a.sqrt() * self.mean.to(x.device)) @ self._U.to(x.device)  # (B, D)
+        return y, a * self._lam.to(x.device) + (1 - a)
 
 
 class GaussianMixture:
@@ -284,15 +284,9 @@ def _spd(cov, D, name):
 
 
 def _check_alpha_bar(alpha_bar):
-    """alpha_bar as float64 (T+1,) after checking alpha_bar[0] = 1 and 0 < alpha_bar[t] < 1 for t >= 1."""
-    if not torch.is_tensor(alpha_bar) or alpha_bar.ndim != 1 or alpha_bar.numel() < 2:
-        raise ValueError("alpha_bar must be a 1-D tensor of length T + 1 from schedules.alpha_bars (alpha_bar[0] = 1)")
-    alpha_bar = alpha_bar.detach().to(torch.float64)
-    if not math.isclose(float(alpha_bar[0]), 1.0, abs_tol=1e-12):
-        raise ValueError(f"alpha_bar[0] must be 1 (t = 0 is data), got {float(alpha_bar[0])}; did you pass alpha_bar[1:]?")
-    if not bool(((alpha_bar[1:] > 0) & (alpha_bar[1:] < 1)).all()):
-        raise ValueError("alpha_bar[t] must lie in the open interval (0, 1) for t = 1..T")
-    return alpha_bar
+    """alpha_bar as float64 (T+1,) after schedules.check_alpha_bar."""
+    check_alpha_bar(alpha_bar)
+    return alpha_bar.detach().to(torch.float64)
 
 
 def _check_x(x, shape):

@@ -25,6 +25,7 @@ import math
 import torch
 
 from . import forward, samplers
+from .schedules import check_alpha_bar
 
 
 def sample_t(batch, T, generator=None, device=None):
@@ -37,7 +38,7 @@ def sample_t(batch, T, generator=None, device=None):
 
 def simple_loss(eps_model, x0, alpha_bar, t, eps):
     """DDPM's L_simple: mean over batch and dimensions of (eps - eps_theta(x_t, t))^2, x_t from eq. (4). notebooks/03."""
-    T = _check_alpha_bar(alpha_bar)
+    T = check_alpha_bar(alpha_bar)
     _check_eps(eps, x0.shape, "eps")
     t = _check_t(t, x0.shape[0], T, x0.device)
     a = forward.append_dims(alpha_bar.to(x0.device)[t], x0.ndim)  # (B, 1, ..., 1)
@@ -47,7 +48,7 @@ def simple_loss(eps_model, x0, alpha_bar, t, eps):
 
 def sigma_schedule(alpha_bar, eta, sigma_1=None):
     """sigma_t(eta) of eq. (16) for t = 0..T as float64 (T+1,), [0] = 0; `sigma_1` overrides [1] (eq. 16 gives 0). notebooks/03."""
-    T = _check_alpha_bar(alpha_bar)
+    T = check_alpha_bar(alpha_bar)
     ab = alpha_bar.detach().to(torch.float64)
     sigma = torch.zeros(T + 1, dtype=torch.float64, device=ab.device)
     sigma[1:] = samplers.ddim_sigma(ab[1:], ab[:-1], eta)
@@ -60,20 +61,20 @@ def sigma_schedule(alpha_bar, eta, sigma_1=None):
 
 def theorem1_gamma(alpha_bar, sigma):
     """Weights gamma (T+1,) with J_sigma = L_gamma + C (Theorem 1; eqs. 5, 10, 11), [0] = 0. notebooks/03."""
-    T = _check_alpha_bar(alpha_bar)
-    sigma = _check_sigma(sigma, alpha_bar)
-    a, a_prev, s = alpha_bar[1:].double(), alpha_bar[:-1].double(), sigma[1:]  # (T,) each, index t-1 <-> t
-    direction = forward.direction_coef(a_prev[1:], s[1:])  # (T-1,) sqrt(1 - alpha_{t-1} - sigma_t^2), t >= 2
-    c = a_prev.sqrt()  # (T,) c_1 = 1: the t = 1 decoder has mean f_theta, no direction term
-    c[1:] = c[1:] - direction * a[1:].sqrt() / (1 - a[1:]).sqrt()
+    T = check_alpha_bar(alpha_bar)
+    sigma = _check_sigma(sigma, alpha_bar)  # (T+1,)
+    ab = alpha_bar.detach().to(device=sigma.device, dtype=torch.float64)  # (T+1,) ab[t] = alpha_t
+    c = torch.ones(T + 1, dtype=torch.float64, device=sigma.device)  # c_1 = 1: p_theta(x_0|x_1) has mean f_theta
+    # t = 2..T: ab[2:] is alpha_t, ab[1:-1] is alpha_{t-1}, sigma[2:] is sigma_t
+    c[2:] = ab[1:-1].sqrt() - forward.direction_coef(ab[1:-1], sigma[2:]) * ab[2:].sqrt() / (1 - ab[2:]).sqrt()
     gamma = torch.zeros(T + 1, dtype=torch.float64, device=sigma.device)
-    gamma[1:] = c**2 * (1 - a) / (2 * s**2 * a)
+    gamma[1:] = c[1:] ** 2 * (1 - ab[1:]) / (2 * sigma[1:] ** 2 * ab[1:])
     return gamma
 
 
 def theorem1_constant(x0, alpha_bar, sigma):
     """C of Theorem 1 per sample (B,): KL(q(x_T|x_0) || N(0, I)) + d/2 log(2 pi sigma_1^2). notebooks/03."""
-    T = _check_alpha_bar(alpha_bar)
+    T = check_alpha_bar(alpha_bar)
     sigma = _check_sigma(sigma, alpha_bar)
     d = x0[0].numel()
     return prior_kl(x0, alpha_bar[T]) + 0.5 * d * math.log(2 * math.pi * float(sigma[1]) ** 2)
@@ -101,7 +102,7 @@ def l_gamma(eps_model, x0, alpha_bar, gamma, eps=None, generator=None):
     Unbiased single-sample estimate over eps; steps with gamma_t = 0 are skipped (no network call).
     `eps`: (T+1, B, *x0.shape[1:]) with eps[t] the noise of step t (eps[0] unused); drawn with `generator` if None.
     """
-    T = _check_alpha_bar(alpha_bar)
+    T = check_alpha_bar(alpha_bar)
     gamma = torch.as_tensor(gamma, dtype=torch.float64)
     if gamma.shape != (T + 1,):
         raise ValueError(f"gamma must have shape (T+1,) = ({T + 1},) indexed by the paper's t, got {tuple(gamma.shape)}")
@@ -118,7 +119,7 @@ def j_sigma_terms(eps_model, x0, alpha_bar, sigma, eps=None, generator=None):
     Column 0: KL(q(x_T|x_0) || N(0, I)). Column t >= 2: KL(q_sigma(x_{t-1}|x_t,x_0) || p_theta(x_{t-1}|x_t)) at
     x_t ~ q(x_t|x_0) (Lemma 1). Column 1: -log N(x_0; f_theta(x_1), sigma_1^2 I). `eps` as in `l_gamma`.
     """
-    T = _check_alpha_bar(alpha_bar)
+    T = check_alpha_bar(alpha_bar)
     sigma = _check_sigma(sigma, alpha_bar)
     eps = _eps_table(eps, x0, T, generator)
     B, d = x0.shape[0], x0[0].numel()
@@ -188,14 +189,6 @@ def _check_sigma(sigma, alpha_bar):
     if bool((sigma[2:] ** 2 > 1 - alpha_bar[1:-1].double().to(sigma.device) + 1e-12).any()):
         raise ValueError("sigma_t^2 must not exceed 1 - alpha_{t-1} for t >= 2 (eq. 7); eta > 1 can violate this")
     return sigma
-
-
-def _check_alpha_bar(alpha_bar):
-    if not torch.is_tensor(alpha_bar) or alpha_bar.ndim != 1 or alpha_bar.numel() < 2:
-        raise ValueError("alpha_bar must be a 1-D tensor of length T + 1 from schedules.alpha_bars (alpha_bar[0] = 1)")
-    if not math.isclose(float(alpha_bar[0]), 1.0, abs_tol=1e-12):
-        raise ValueError(f"alpha_bar[0] must be 1 (t = 0 is data), got {float(alpha_bar[0])}; did you pass alpha_bar[1:]?")
-    return alpha_bar.numel() - 1
 
 
 def _check_t(t, batch, T, device):

@@ -8,12 +8,10 @@ The loops compute every coefficient once, as Python floats, before the first ste
 network call plus a few tensor operations (see benchmarks/sampling_overhead.py).
 """
 
-import math
-
 import torch
 
 from .forward import coef, direction_coef, x0_from_eps
-from .schedules import check_tau
+from .schedules import check_alpha_bar, check_tau
 
 
 def ddim_sigma(alpha_t, alpha_prev, eta):
@@ -78,11 +76,12 @@ def sample(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, *, use_sigma
     """Generate x_0 from x_T by eq. (12) on tau_S > ... > tau_1 > 0 (section 4.2). notebooks/04.
 
     eta: 0 gives DDIM (deterministic), 1 gives DDPM's posterior variance (eq. 16).
-    use_sigma_hat: the "sigma-hat" row of Table 1 (eta is then ignored).
+    use_sigma_hat: the "sigma-hat" row of Table 1 (eta is then ignored): noise std sqrt(1 - alpha_t/alpha_prev),
+        direction coefficient from sigma_t(eta=1) (appendix D.3), and no noise on the final step to x_0.
     callback(i, t, x_t, x0_hat) is called after each step (i counts down from S to 1).
     progress: show a tqdm bar. Returns x_0 shaped like x_T.
     """
-    T = _check_alpha_bar(alpha_bar)
+    T = check_alpha_bar(alpha_bar)
     tau = check_tau(tau, T)
     ab = alpha_bar.detach().cpu().double().tolist()
     ts, prevs = tau.flip(0).tolist(), [0] + tau[:-1].tolist()
@@ -91,8 +90,8 @@ def sample(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, *, use_sigma
     for t, s in zip(ts, prevs):
         a_t, a_s = ab[t], ab[s]
         sigma_1 = ddim_sigma(a_t, a_s, 1.0)
-        if use_sigma_hat:
-            coefs.append((t, a_t, a_s, sigma_hat(a_t, a_s), sigma_1))
+        if use_sigma_hat:  # no noise on the last step to x_0, as in the official code's `ddpm_steps`
+            coefs.append((t, a_t, a_s, sigma_hat(a_t, a_s) if s > 0 else 0.0, sigma_1))
         else:
             sigma = ddim_sigma(a_t, a_s, float(eta))
             coefs.append((t, a_t, a_s, sigma, sigma))
@@ -121,7 +120,7 @@ def sample_trajectory(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, *
 
 def ddpm_sample(eps_model, x_T, alpha_bar, generator=None, *, progress=False):
     """DDPM ancestral sampling over all T steps (Ho et al. 2020, Algorithm 2). notebooks/04."""
-    T = _check_alpha_bar(alpha_bar)
+    T = check_alpha_bar(alpha_bar)
     ab = alpha_bar.detach().cpu().double().tolist()
     x = x_T
     t_batch = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
@@ -139,7 +138,7 @@ def encode(eps_model, x0, alpha_bar, tau, *, progress=False):
     encoding and the decoding step between s and t use the same network time and no call needs t = 0.
     The reconstruction error of `sample(encode(x0))` vanishes as S grows.
     """
-    T = _check_alpha_bar(alpha_bar)
+    T = check_alpha_bar(alpha_bar)
     tau = check_tau(tau, T)
     ab = alpha_bar.detach().cpu().double().tolist()
     x = x0
@@ -183,14 +182,6 @@ def _scalar_or_coef(a, x):
 
 def _is_positive(sigma):
     return sigma > 0 if isinstance(sigma, float) else bool((sigma > 0).any())
-
-
-def _check_alpha_bar(alpha_bar):
-    if not torch.is_tensor(alpha_bar) or alpha_bar.ndim != 1 or alpha_bar.numel() < 2:
-        raise ValueError("alpha_bar must be a 1-D tensor of length T + 1 from schedules.alpha_bars (alpha_bar[0] = 1)")
-    if not math.isclose(float(alpha_bar[0]), 1.0, abs_tol=1e-12):
-        raise ValueError(f"alpha_bar[0] must be 1 (t = 0 is data), got {float(alpha_bar[0])}; did you pass alpha_bar[1:]?")
-    return alpha_bar.numel() - 1
 
 
 def _progress(iterable, enabled, desc):

@@ -110,6 +110,17 @@ def check_tau(tau, T):
     return tau
 
 
+def check_alpha_bar(alpha_bar):
+    """Return T after checking alpha_bar is a 1-D tensor of length T + 1 with alpha_bar[0] = 1 and values in (0, 1) after."""
+    if not torch.is_tensor(alpha_bar) or alpha_bar.ndim != 1 or alpha_bar.numel() < 2:
+        raise ValueError("alpha_bar must be a 1-D tensor of length T + 1 from schedules.alpha_bars (alpha_bar[0] = 1)")
+    if not math.isclose(float(alpha_bar[0]), 1.0, abs_tol=1e-12):
+        raise ValueError(f"alpha_bar[0] must be 1 (t = 0 is data), got {float(alpha_bar[0])}; did you pass alpha_bar[1:]?")
+    if not bool(((alpha_bar[1:] > 0) & (alpha_bar[1:] < 1)).all()):
+        raise ValueError("alpha_bar[t] must lie in the open interval (0, 1) for t = 1..T")
+    return alpha_bar.numel() - 1
+
+
 def _check_T(T):
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise ValueError(f"T must be a positive integer, got {T!r}")

@@ -1,0 +1,213 @@
+"""Command line: `python -m ddim_ref {train, sample, encode, evaluate, train-classifier} --help`. README "Command line"."""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT = REPO / "data" / "checkpoints" / "mnist_unet_ema.pt"
+
+
+def main(argv=None):
+    """Entry point of `python -m ddim_ref` and the `ddim-ref` script."""
+    parser = argparse.ArgumentParser(prog="python -m ddim_ref", description=__doc__.split(":")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a noise predictor (U-Net on MNIST, MLP on toy data); resumes automatically",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dataset", default="mnist", help="mnist, moons, swiss_roll, ring or checkerboard")
+    p.add_argument("--out", default="runs/mnist", help="run folder: last.pt (full state), ema.pt, sample grids")
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--batch-size", type=int, default=128, help="per process")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--warmup-steps", type=int, default=500)
+    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--schedule", default="linear", choices=["linear", "cosine"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--base-channels", type=int, default=32, help="U-Net width")
+    p.add_argument("--channel-mults", default="1,2,2", help="U-Net levels (comma-separated)")
+    p.add_argument("--num-res-blocks", type=int, default=2, help="U-Net residual blocks per level")
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--hidden", type=int, default=128, help="MLP width (toy data)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network")
+    p.add_argument("--no-resume", action="store_true", help="start over even if OUT/last.pt exists")
+    p.add_argument("--stop-after", type=int, default=None, help="stop after this step (resume later)")
+    p.add_argument("--ckpt-every", type=int, default=500)
+    p.add_argument("--sample-every", type=int, default=2000, help="write a DDIM sample grid every N steps (0: never)")
+    p.add_argument("--export", default=None, help="at the end, copy the EMA weights and sidecar to this path")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="DDIM/DDPM samples from a checkpoint as a PNG grid",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_sampling_args(p)
+    p.add_argument("--n", type=int, default=64, help="number of images")
+    p.add_argument("--out", default="samples.png", help="PNG grid (a .pt with the tensor is written beside it)")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("encode", help="encode MNIST test images into x_T (eta = 0) and decode them back",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    p.add_argument("--S", type=int, default=50, help="steps for encoding and for decoding")
+    p.add_argument("--spacing", default="uniform", choices=["uniform", "quadratic", "trailing", "linspace"])
+    p.add_argument("--n", type=int, default=16, help="number of test images (from --start)")
+    p.add_argument("--start", type=int, default=0, help="index of the first MNIST test image")
+    p.add_argument("--out", default="encode.png", help="PNG: originals / latents / reconstructions (+ .pt)")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("evaluate", help="the course's FID (MNIST-classifier Frechet distance) of generated samples",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_sampling_args(p)
+    p.add_argument("--n", type=int, default=1000, help="number of samples")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train-classifier", help="train the MNIST classifier whose features define the course's FID",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", default=str(REPO / "data" / "classifier" / "mnist_classifier.pt"))
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train_classifier)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _add_sampling_args(p):
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="EMA weights with a JSON sidecar")
+    p.add_argument("--S", type=int, default=50, help="number of sampling steps (len(tau))")
+    p.add_argument("--eta", type=float, default=0.0, help="0: DDIM, 1: DDPM posterior variance (eq. 16)")
+    p.add_argument("--sigma-hat", action="store_true", help="use the sigma-hat variant of Table 1 (ignores --eta)")
+    p.add_argument("--spacing", default="uniform", choices=["uniform", "quadratic", "trailing", "linspace"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--device", default=None)
+
+
+def cmd_train(args):
+    from .mlp import MLPConfig
+    from .train import TrainConfig, train
+    from .unet import UNetConfig
+
+    cfg = TrainConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                      warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip,
+                      schedule=args.schedule, seed=args.seed)
+    if args.dataset == "mnist":
+        mults = tuple(int(m) for m in args.channel_mults.split(","))
+        model_config = UNetConfig(base_channels=args.base_channels, channel_mults=mults, num_res_blocks=args.num_res_blocks,
+                                  dropout=args.dropout, T=cfg.T)
+    else:
+        model_config = MLPConfig(hidden=args.hidden, T=cfg.T)
+    result = train(cfg, model_config, args.out, device=args.device, resume=not args.no_resume,
+                   stop_after=args.stop_after, compile=args.compile, ckpt_every=args.ckpt_every,
+                   sample_every=args.sample_every)
+    losses = result["losses"]
+    print(f"step {result['step']}/{cfg.steps}, mean loss of the last 100 steps {sum(losses[-100:]) / max(1, len(losses[-100:])):.4f}, "
+          f"{result['wall_time']:.0f} s of training in total")
+    if args.export and result["step"] == cfg.steps:
+        from . import checkpoint
+
+        src = Path(args.out) / "ema.pt"
+        meta = checkpoint.load_meta(src)
+        checkpoint.save_checkpoint(args.export, checkpoint.load_checkpoint(src), meta)
+        print(f"exported EMA weights to {args.export}")
+    return 0
+
+
+def _load(args):
+    from .train import load_ema_model
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model, train_cfg, meta = load_ema_model(args.checkpoint, device)
+    from .train import make_alpha_bar
+
+    return model, make_alpha_bar(train_cfg).to(device), train_cfg, device
+
+
+def generate(model, alpha_bar, T, n, S, eta=0.0, spacing="uniform", seed=0, use_sigma_hat=False, batch_size=250,
+             device="cpu", progress=True):
+    """n samples (n, C, H, W) from `model` with DDIM on timesteps(T, S, spacing); batch by batch, seeded. notebooks/04."""
+    from . import samplers, schedules
+
+    c = model.config
+    tau = schedules.timesteps(T, S, spacing)
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    batches = range(0, n, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc=f"sampling S={S} eta={eta}", unit="batch")
+    for start in batches:
+        b = min(batch_size, n - start)
+        x_T = torch.randn(b, c.in_channels, c.image_size, c.image_size, generator=g).to(device)
+        noise_g = torch.Generator(device=device).manual_seed(seed * 7919 + start)
+        with torch.no_grad():
+            x0 = samplers.sample(model, x_T, alpha_bar, tau, eta=eta, generator=noise_g, use_sigma_hat=use_sigma_hat)
+        out.append(x0.cpu())
+    return torch.cat(out)
+
+
+def cmd_sample(args):
+    from .plotting import save_image_grid
+
+    model, alpha_bar, train_cfg, device = _load(args)
+    t0 = time.perf_counter()
+    x0 = generate(model, alpha_bar, train_cfg.T, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
+                  args.batch_size, device)
+    save_image_grid(x0, args.out)
+    torch.save(x0, Path(args.out).with_suffix(".pt"))
+    print(f"wrote {args.n} samples (S={args.S}, eta={args.eta}, spacing={args.spacing}) to {args.out} "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_encode(args):
+    from . import data, samplers, schedules
+    from .plotting import save_image_grid
+
+    args.eta, args.sigma_hat = 0.0, False
+    model, alpha_bar, train_cfg, device = _load(args)
+    x0 = data.load_mnist("test")[0][args.start:args.start + args.n].to(device)
+    tau = schedules.timesteps(train_cfg.T, args.S, args.spacing)
+    with torch.no_grad():
+        x_T = samplers.encode(model, x0, alpha_bar, tau, progress=True)
+        rec = samplers.sample(model, x_T, alpha_bar, tau, progress=True)
+    mse = ((data.to_unit(rec) - data.to_unit(x0)) ** 2).mean().item()
+    latents = x_T / x_T.abs().amax(dim=(1, 2, 3), keepdim=True)  # scaled into [-1, 1] for display only
+    save_image_grid(torch.cat([x0, latents, rec]).cpu(), args.out, nrow=args.n)
+    torch.save({"x0": x0.cpu(), "x_T": x_T.cpu(), "reconstruction": rec.cpu()}, Path(args.out).with_suffix(".pt"))
+    print(f"S={args.S}: per-dimension reconstruction MSE on the [0, 1] scale {mse:.2e}; wrote {args.out}")
+    return 0
+
+
+def cmd_evaluate(args):
+    from . import metrics
+
+    model, alpha_bar, train_cfg, device = _load(args)
+    x0 = generate(model, alpha_bar, train_cfg.T, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
+                  args.batch_size, device)
+    value = metrics.fid(x0)
+    print(json.dumps({"S": args.S, "eta": args.eta, "sigma_hat": args.sigma_hat, "spacing": args.spacing,
+                      "n": args.n, "seed": args.seed, "fid": round(value, 3)}))
+    return 0
+
+
+def cmd_train_classifier(args):
+    from .classifier import train_classifier
+
+    result = train_classifier(out=args.out, epochs=args.epochs, seed=args.seed)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
