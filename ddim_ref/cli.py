@@ -65,6 +65,8 @@ def main(argv=None):
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_sampling_args(p)
     p.add_argument("--n", type=int, default=1000, help="number of samples")
+    p.add_argument("--out", default=None, help="append the result (with provenance) to this JSON list, "
+                                                "replacing an earlier record of the same settings")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train-classifier", help="train the MNIST classifier whose features define the course's FID",
@@ -132,36 +134,13 @@ def _load(args):
     return model, make_alpha_bar(train_cfg).to(device), train_cfg, device
 
 
-def generate(model, alpha_bar, T, n, S, eta=0.0, spacing="uniform", seed=0, use_sigma_hat=False, batch_size=250,
-             device="cpu", progress=True):
-    """n samples (n, C, H, W) from `model` with DDIM on timesteps(T, S, spacing); batch by batch, seeded. notebooks/04."""
-    from . import samplers, schedules
-
-    c = model.config
-    tau = schedules.timesteps(T, S, spacing)
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    batches = range(0, n, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, desc=f"sampling S={S} eta={eta}", unit="batch")
-    for start in batches:
-        b = min(batch_size, n - start)
-        x_T = torch.randn(b, c.in_channels, c.image_size, c.image_size, generator=g).to(device)
-        noise_g = torch.Generator(device=device).manual_seed(seed * 7919 + start)
-        with torch.no_grad():
-            x0 = samplers.sample(model, x_T, alpha_bar, tau, eta=eta, generator=noise_g, use_sigma_hat=use_sigma_hat)
-        out.append(x0.cpu())
-    return torch.cat(out)
-
-
 def cmd_sample(args):
     from .plotting import save_image_grid
+    from .samplers import sample_images
 
     model, alpha_bar, train_cfg, device = _load(args)
     t0 = time.perf_counter()
-    x0 = generate(model, alpha_bar, train_cfg.T, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
+    x0 = sample_images(model, alpha_bar, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
                   args.batch_size, device)
     save_image_grid(x0, args.out)
     torch.save(x0, Path(args.out).with_suffix(".pt"))
@@ -191,13 +170,28 @@ def cmd_encode(args):
 
 def cmd_evaluate(args):
     from . import metrics
+    from .samplers import sample_images
 
     model, alpha_bar, train_cfg, device = _load(args)
-    x0 = generate(model, alpha_bar, train_cfg.T, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
-                  args.batch_size, device)
-    value = metrics.fid(x0)
-    print(json.dumps({"S": args.S, "eta": args.eta, "sigma_hat": args.sigma_hat, "spacing": args.spacing,
-                      "n": args.n, "seed": args.seed, "fid": round(value, 3)}))
+    t0 = time.perf_counter()
+    x0 = sample_images(model, alpha_bar, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
+                       args.batch_size, device)
+    seconds = time.perf_counter() - t0
+    value, se = metrics.fid_bootstrap(x0)
+    record = {"S": args.S, "eta": args.eta, "sigma_hat": args.sigma_hat, "spacing": args.spacing, "n": args.n,
+              "seed": args.seed, "fid": round(value, 3), "fid_bootstrap_se": round(se, 3)}
+    print(json.dumps(record))
+    if args.out:
+        from . import checkpoint
+
+        key = ("S", "eta", "sigma_hat", "spacing", "n", "seed")
+        path = Path(args.out)
+        records = json.loads(path.read_text()) if path.is_file() else []
+        records = [r for r in records if any(r.get(k) != record[k] for k in key)]
+        record.update(checkpoint=str(Path(args.checkpoint).name), sampling_seconds=round(seconds, 1),
+                      provenance=checkpoint.provenance())
+        text = json.dumps(records + [record], indent=1) + "\n"
+        checkpoint.atomic_write_bytes(path, lambda f: f.write(text.encode()))
     return 0
 
 

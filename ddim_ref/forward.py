@@ -34,7 +34,8 @@ def coef(a, x):
 def direction_coef(alpha_prev, sigma):
     """Coefficient sqrt(1 - alpha_prev - sigma^2) of the "direction pointing to x_t", eqs. (7) and (12)."""
     d2 = 1 - alpha_prev - sigma**2
-    bad = d2 < -1e-12 if isinstance(d2, float) else bool((d2 < -1e-6).any())
+    tol = 64 * (2.2e-16 if isinstance(d2, float) else torch.finfo(d2.dtype).eps)  # round-off of the dtype only
+    bad = d2 < -tol if isinstance(d2, float) else bool((d2 < -tol).any())
     if bad:
         raise ValueError("sigma_t^2 must not exceed 1 - alpha_prev (eq. 7); for sigma-hat use direction_sigma = sigma_t(eta=1)")
     return max(d2, 0.0) ** 0.5 if isinstance(d2, float) else d2.clamp(min=0).sqrt()  # clamp: round-off only

@@ -5,7 +5,8 @@ interpolation). `alpha_bar` is the float64 table of `schedules.alpha_bars` (alph
 `eps_model(x_t, t)` takes the paper's t in 1..T as a LongTensor of shape (B,).
 
 The loops compute every coefficient once, as Python floats, before the first step; each step is one
-network call plus a few tensor operations (see benchmarks/sampling_overhead.py).
+network call plus a few tensor operations (see benchmarks/sampling_overhead.py). They run under
+torch.no_grad(): sampling never builds an autograd graph across its steps.
 """
 
 import torch
@@ -71,6 +72,7 @@ def ddpm_step(x_t, eps, alpha_t, alpha_prev, noise=None, *, generator=None):
     return mean + beta_tilde**0.5 * noise
 
 
+@torch.no_grad()
 def sample(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, *, use_sigma_hat=False, clip_x0=False,
            callback=None, progress=False):
     """Generate x_0 from x_T by eq. (12) on tau_S > ... > tau_1 > 0 (section 4.2). notebooks/04.
@@ -78,7 +80,8 @@ def sample(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, *, use_sigma
     eta: 0 gives DDIM (deterministic), 1 gives DDPM's posterior variance (eq. 16).
     use_sigma_hat: the "sigma-hat" row of Table 1 (eta is then ignored): noise std sqrt(1 - alpha_t/alpha_prev),
         direction coefficient from sigma_t(eta=1) (appendix D.3), and no noise on the final step to x_0.
-    callback(i, t, x_t, x0_hat) is called after each step (i counts down from S to 1).
+    callback(i, t, x, x0_hat) is called after the step that starts at t = tau_i (i counts down from S to 1):
+    x is the new state x_{tau_{i-1}} (x_0 after the last step) and x0_hat the prediction made at t.
     progress: show a tqdm bar. Returns x_0 shaped like x_T.
     """
     T = check_alpha_bar(alpha_bar)
@@ -118,6 +121,7 @@ def sample_trajectory(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, *
     return x0, torch.stack(xs), torch.stack(x0_hats)
 
 
+@torch.no_grad()
 def ddpm_sample(eps_model, x_T, alpha_bar, generator=None, *, progress=False):
     """DDPM ancestral sampling over all T steps (Ho et al. 2020, Algorithm 2). notebooks/04."""
     T = check_alpha_bar(alpha_bar)
@@ -130,6 +134,7 @@ def ddpm_sample(eps_model, x_T, alpha_bar, generator=None, *, progress=False):
     return x
 
 
+@torch.no_grad()
 def encode(eps_model, x0, alpha_bar, tau, *, progress=False):
     """Deterministic inversion x_0 -> x_{tau_S}: the eta = 0 update run forwards, 0 -> tau_1 -> ... -> tau_S. notebooks/05.
 
@@ -150,6 +155,28 @@ def encode(eps_model, x0, alpha_bar, tau, *, progress=False):
         x0_hat = (x - (1 - ab[s]) ** 0.5 * eps) / ab[s] ** 0.5
         x = ab[t] ** 0.5 * x0_hat + (1 - ab[t]) ** 0.5 * eps
     return x
+
+
+def sample_images(model, alpha_bar, n, S, eta=0.0, spacing="uniform", seed=0, use_sigma_hat=False, batch_size=250,
+                  device="cpu", progress=True):
+    """n images (n, C, H, W) from an image model (with a .config) by `sample` on timesteps(T, S, spacing). notebooks/04.
+
+    Batch by batch; x_T of image k is the k-th draw of torch.Generator().manual_seed(seed), so the same
+    seed gives the same x_T for any S, eta or batch size (the consistency experiments rely on it).
+    """
+    from .schedules import timesteps
+
+    c = model.config
+    tau = timesteps(len(alpha_bar) - 1, S, spacing)
+    x_T_all = torch.randn(n, c.in_channels, c.image_size, c.image_size, generator=torch.Generator().manual_seed(seed))
+    out = []
+    for start in _progress(range(0, n, batch_size), progress, f"sampling S={S} eta={eta}"):
+        x_T = x_T_all[start:start + batch_size].to(device)
+        noise_g = torch.Generator(device=device).manual_seed(seed * 7919 + start)
+        with torch.no_grad():
+            x0 = sample(model, x_T, alpha_bar.to(device), tau, eta=eta, generator=noise_g, use_sigma_hat=use_sigma_hat)
+        out.append(x0.cpu())
+    return torch.cat(out)
 
 
 def slerp(z0, z1, alpha):

@@ -158,7 +158,8 @@ def train(cfg, model_config, out_dir, *, device=None, resume=True, stop_after=No
         state = {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                  "step": torch.tensor(step), "losses": torch.tensor(losses), "wall_time": torch.tensor(wall)}
         meta = {"config": meta_config, "steps": step, "wall_time_s": round(wall, 1), "world_size": world,
-                "final_loss": _recent_mean(losses), "provenance": checkpoint.provenance()}
+                "final_loss": _recent_mean(losses), "loss_curve": loss_curve(losses),
+                "provenance": checkpoint.provenance()}
         checkpoint.save_checkpoint(last, state, meta)
         checkpoint.save_checkpoint(out_dir / "ema.pt", ema.state_dict(), meta)
 
@@ -243,6 +244,11 @@ class _StopOnInterrupt:
         return False
 
 
+def loss_curve(losses, every=50):
+    """[[step, mean loss of the `every` steps ending there], ...] for plotting the training curve. notebooks/06."""
+    return [[i + every, round(sum(losses[i:i + every]) / every, 5)] for i in range(0, len(losses) - every + 1, every)]
+
+
 def _recent_mean(losses, k=100):
     return float(sum(losses[-k:]) / max(1, len(losses[-k:]))) if losses else float("nan")
 
@@ -270,6 +276,8 @@ def _init_distributed():
 
 def load_ema_model(path, device="cpu"):
     """The EMA model of a checkpoint (ema.pt or an exported one) with its configs; eval mode. notebooks/04."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found; train one with `python -m ddim_ref train` or check the path")
     meta = checkpoint.load_meta(path)
     if "config" not in meta:
         raise ValueError(f"{checkpoint.sidecar_path(path)} is missing: cannot tell which model {path} holds")

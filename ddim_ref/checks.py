@@ -1,0 +1,193 @@
+"""Self-checks for the notebooks' exercises: `check_*(answer)` prints whether the answer is right.
+
+Each returns True when the answer is right and False otherwise, after printing a short message
+that says what is wrong (never the solution itself). Solution notebooks `assert` the result.
+"""
+
+import torch
+
+from . import forward, samplers, schedules
+
+
+def _report(ok, what, hint=""):
+    print(f"Correct: {what}." if ok else f"Not yet: {what} is not right. {hint}".rstrip())
+    return bool(ok)
+
+
+def check_alpha_bar_from_betas(alpha_bar, betas):
+    """Exercise of notebooks/00: alpha_bar (T+1,) with alpha_bar[0] = 1 and alpha_bar[t] = prod_{s<=t} (1 - beta_s)."""
+    expected = schedules.alpha_bars(betas)  # (T+1,)
+    a = torch.as_tensor(alpha_bar)
+    if tuple(a.shape) != tuple(expected.shape):
+        return _report(False, "the shape of alpha_bar",
+                       f"Expected (T+1,) = ({expected.numel()},), so that index t is the paper's t; got {tuple(a.shape)}.")
+    if abs(float(a[0]) - 1.0) > 1e-12:
+        return _report(False, "alpha_bar[0]", "t = 0 is the data itself: no factor (1 - beta_s) has been applied yet.")
+    ok = torch.allclose(a.double(), expected, rtol=1e-4, atol=1e-12)
+    return _report(ok, "alpha_bar", "alpha_bar[t] must be the product of (1 - beta_s) over s = 1..t; "
+                   "look for a shift by one, or use float64.")
+
+
+def check_snr_crossing(t, T=1000):
+    """Exercise of notebooks/01: the smallest t in 1..T with SNR(t) = alpha_t / (1 - alpha_t) < 1, linear schedule."""
+    snr = schedules.snr(schedules.alpha_bars(schedules.linear_betas(T)))  # (T+1,), index t is the paper's t
+    expected = int((snr[1:] < 1).nonzero()[0]) + 1
+    t = int(t)
+    hint = ("You are one step off: index alpha_bar by the paper's t (alpha_bar[0] = 1 is the data) "
+            "and take the first t with SNR strictly below 1." if abs(t - expected) == 1 else
+            "SNR(t) < 1 means alpha_t < 1/2: the noise has more variance than the signal.")
+    return _report(t == expected, f"t = {t}", hint)
+
+
+def check_marginal_variance(var, alpha_bar, v):
+    """Exercise of notebooks/01: Var[x_t] (T+1,) under q(x_t | x_0) of eq. (4) for data of variance v (per coordinate)."""
+    expected = alpha_bar.double() * v + (1 - alpha_bar.double())  # (T+1,)
+    var = torch.as_tensor(var, dtype=torch.float64)
+    if tuple(var.shape) != tuple(expected.shape):
+        return _report(False, "the shape of the variance",
+                       f"Give one value per t = 0..T, shape ({expected.numel()},); got {tuple(var.shape)}.")
+    ok = torch.allclose(var, expected, rtol=1e-6, atol=1e-9)
+    hint = ("At t = 0 the variance must be v (x_0 itself)." if abs(float(var[0]) - v) > 1e-9 else
+            "Use the law of total variance: Var[x_t] = E[Var[x_t | x_0]] + Var[E[x_t | x_0]].")
+    return _report(ok, "Var[x_t]", hint)
+
+
+def check_simple_loss(loss, eps_model, x0, alpha_bar, t, eps):
+    """Exercise of notebooks/06: L_simple of one batch (eq. 5 with gamma = 1), compared with objectives.simple_loss."""
+    from . import objectives
+
+    with torch.no_grad():
+        expected = float(objectives.simple_loss(eps_model, x0, alpha_bar, t, eps))
+    loss = float(loss)
+    ok = abs(loss - expected) <= 1e-5 * max(1.0, abs(expected))
+    hint = ("Build x_t = sqrt(alpha_t) x_0 + sqrt(1 - alpha_t) eps with alpha_t = alpha_bar[t] per sample, "
+            "call eps_model(x_t, t), and average the squared error over the batch and the coordinates.")
+    return _report(ok, "the loss", hint)
+
+
+def check_q_sigma_posterior_mean(answer, x_t, x0, alpha_t, alpha_prev, sigma):
+    """Exercise of notebooks/02: the mean of q_sigma(x_{t-1} | x_t, x_0), eq. (7), for the given numbers."""
+    x_t, x0 = torch.as_tensor(x_t, dtype=torch.float64), torch.as_tensor(x0, dtype=torch.float64)
+    expected, _ = forward.q_sigma_mean_std(x_t, x0, float(alpha_t), float(alpha_prev), float(sigma))
+    answer = torch.as_tensor(answer, dtype=torch.float64)
+    if answer.shape != expected.shape:
+        return _report(False, "the mean of eq. (7)", f"Expected a tensor shaped like x_t {tuple(expected.shape)}, got {tuple(answer.shape)}.")
+    ok = torch.allclose(answer, expected, rtol=1e-6, atol=1e-9)
+    hint = ("Check which of alpha_t and alpha_{t-1} goes where: the noise that took x_0 to x_t uses alpha_t (eq. 4), "
+            "the rest of eq. (7) uses alpha_{t-1} and sigma_t^2 (a variance, not a std).")
+    return _report(ok, "the mean of eq. (7)", hint)
+
+
+def check_sigma_eta_table(answer, alpha_bar, eta):
+    """Exercise of notebooks/02: sigma_t(eta) of eq. (16) for t = 1..T on the full schedule, a tensor (T,)."""
+    T = schedules.check_alpha_bar(alpha_bar)
+    ab = alpha_bar.double()
+    expected = samplers.ddim_sigma(ab[1:], ab[:-1], float(eta))  # (T,)
+    answer = torch.as_tensor(answer, dtype=torch.float64)
+    if answer.shape != (T,):
+        return _report(False, "the table of sigma_t(eta)", f"Expected shape (T,) = ({T},) for t = 1..T, got {tuple(answer.shape)}.")
+    ok = torch.allclose(answer, expected, rtol=1e-8, atol=1e-12)
+    hint = ("Check the ratio inside each square root of eq. (16) (which alpha is on top), the factor eta outside them, "
+            "and t = 1, where alpha_0 = 1.")
+    return _report(ok, f"the table of sigma_t(eta = {float(eta)})", hint)
+
+
+def check_theorem1_gamma_at_t(answer, alpha_bar, t, eta, sigma_1):
+    """Exercise of notebooks/03: one weight gamma_t of Theorem 1 for sigma_t(eta) of eq. (16), decoder std sigma_1."""
+    from . import objectives
+
+    gamma = objectives.theorem1_gamma(alpha_bar, objectives.sigma_schedule(alpha_bar, float(eta), sigma_1=float(sigma_1)))
+    expected = float(gamma[int(t)])
+    ok = abs(float(answer) - expected) <= 1e-8 * abs(expected)
+    hint = ("Check that sigma_t is eq. (16)'s for this eta, that the mean coefficient c_t is squared, and the factor "
+            "(1 - alpha_t) / alpha_t that turns x_0 - f_theta into eps_theta - eps.")
+    return _report(ok, f"gamma_{int(t)}", hint)
+
+
+def check_gaussian_kl_value(answer, mean_q, std_q, mean_p, std_p):
+    """Exercise of notebooks/03: KL(N(mean_q, std_q^2 I) || N(mean_p, std_p^2 I)) of one pair of vectors, a number."""
+    from . import objectives
+
+    mq, mp = torch.as_tensor(mean_q, dtype=torch.float64), torch.as_tensor(mean_p, dtype=torch.float64)
+    expected = float(objectives.gaussian_kl(mq[None], float(std_q), mp[None], float(std_p))[0])
+    ok = abs(float(answer) - expected) <= 1e-8 * max(1.0, abs(expected))
+    hint = ("Check that the log-ratio of the stds and the -1/2 are counted once per dimension, and that the squared "
+            "distance of the means is divided by twice the variance of p (the second argument).")
+    return _report(ok, "the Gaussian KL", hint)
+
+
+def check_ddim_step(step_fn):
+    """Exercise of notebooks/04: step_fn(x_t, eps, alpha_t, alpha_prev, sigma, noise) implements eq. (12)."""
+    g = torch.Generator().manual_seed(123)
+    ab = schedules.alpha_bars(schedules.linear_betas(1000))
+    for t, s, eta in ((500, 400, 0.0), (500, 400, 1.0), (901, 801, 0.5), (20, 0, 0.0), (20, 0, 1.0)):
+        x_t, eps, noise = (torch.randn(3, 4, generator=g, dtype=torch.float64) for _ in range(3))
+        a_t, a_s = float(ab[t]), float(ab[s])
+        sigma = samplers.ddim_sigma(a_t, a_s, eta)
+        expected, _ = samplers.ddim_step(x_t, eps, a_t, a_s, sigma, noise=noise)
+        try:
+            got = torch.as_tensor(step_fn(x_t.clone(), eps.clone(), a_t, a_s, sigma, noise.clone()), dtype=torch.float64)
+        except Exception as e:  # noqa: BLE001 - report any failure to the student
+            return _report(False, "your DDIM step", f"It raised {type(e).__name__}: {e}")
+        if got.shape != expected.shape:
+            return _report(False, "the shape of your x_{t-1}", f"Expected {tuple(expected.shape)}, got {tuple(got.shape)}.")
+        if not torch.allclose(got, expected, atol=1e-10, rtol=1e-8):
+            hint = ("Check the noise term sigma_t * noise." if eta > 0 and torch.allclose(got, expected - sigma * noise)
+                    else "Check the three terms of eq. (12): sqrt(alpha_{t-1}) times the predicted x_0 (eq. 9), "
+                         "sqrt(1 - alpha_{t-1} - sigma_t^2) times eps, and sigma_t times the noise.")
+            return _report(False, f"your step from t={t} to {s} with eta={eta}", hint)
+    return _report(True, "your DDIM step matches samplers.ddim_step for eta in {0, 0.5, 1}")
+
+
+def check_uniform_tau(tau):
+    """Exercise of notebooks/04: the "uniform" sub-sequence for T = 1000, S = 8 (1-based, as schedules.timesteps)."""
+    expected = schedules.timesteps(1000, 8, "uniform").tolist()
+    try:
+        got = [int(v) for v in (tau.tolist() if torch.is_tensor(tau) else tau)]
+    except (TypeError, ValueError):
+        return _report(False, "tau", "Give a list or 1-D tensor of integers.")
+    if len(got) != len(expected):
+        return _report(False, "the number of steps", f"tau must have S = 8 elements, got {len(got)}.")
+    if got == [v - 1 for v in expected]:
+        return _report(False, "the offset", "The course uses 1-based t (t = 0 is data): shift the official code's values.")
+    if got[0] != expected[0] or got[1] - got[0] != expected[1] - expected[0]:
+        return _report(False, "the first element or the stride", "tau_1 = 1 and the stride is T // S.")
+    return _report(got == expected, "tau for T = 1000, S = 8 (uniform)", "Check the last elements.")
+
+
+def check_ode_sigma(sigma, alpha_t):
+    """Exercise of notebooks/05: sigma = sqrt((1 - alpha_t) / alpha_t), the time variable of eq. (14)."""
+    alpha_t = float(alpha_t)
+    expected = ((1 - alpha_t) / alpha_t) ** 0.5
+    try:
+        got = float(sigma)
+    except (TypeError, ValueError):
+        return _report(False, "sigma", "Give one number.")
+    if abs(got - expected) < 1e-9 * max(1.0, expected):
+        return _report(True, f"sigma for alpha_t = {alpha_t:.4g}")
+    if abs(got - expected**2) < 1e-9 * max(1.0, expected**2):
+        return _report(False, "sigma", "You computed sigma^2; take the square root.")
+    if abs(got - 1 / expected) < 1e-9 * max(1.0, 1 / expected):
+        return _report(False, "sigma", "You inverted the ratio: sigma grows with t (alpha_t shrinks).")
+    return _report(False, f"sigma for alpha_t = {alpha_t:.4g}",
+                   "Use eq. (13): sigma is the coefficient of eps after dividing x_t by sqrt(alpha_t).")
+
+
+def check_slerp(slerp_fn):
+    """Exercise of notebooks/05: slerp_fn(z0, z1, alpha) for two 1-D vectors agrees with samplers.slerp."""
+    g = torch.Generator().manual_seed(7)
+    z0, z1 = torch.randn(784, generator=g, dtype=torch.float64), torch.randn(784, generator=g, dtype=torch.float64)
+    for alpha in (0.0, 0.25, 0.5, 0.9, 1.0):
+        expected = samplers.slerp(z0[None], z1[None], alpha)[0]
+        try:
+            got = torch.as_tensor(slerp_fn(z0.clone(), z1.clone(), alpha), dtype=torch.float64)
+        except Exception as e:  # noqa: BLE001 - report any failure to the student
+            return _report(False, "your slerp", f"It raised {type(e).__name__}: {e}")
+        if got.shape != expected.shape:
+            return _report(False, "the shape of your interpolant", f"Expected {tuple(expected.shape)}, got {tuple(got.shape)}.")
+        if not torch.allclose(got, expected, atol=1e-9):
+            lerp = (1 - alpha) * z0 + alpha * z1
+            hint = ("That is linear interpolation; use the angle theta between z0 and z1." if torch.allclose(got, lerp)
+                    else "Use sin((1 - alpha) theta) / sin(theta) and sin(alpha theta) / sin(theta) as weights.")
+            return _report(False, f"your slerp at alpha = {alpha}", hint)
+    return _report(True, "your slerp matches samplers.slerp")
