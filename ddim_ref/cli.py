@@ -67,6 +67,8 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=1000, help="number of samples")
     p.add_argument("--out", default=None, help="append the result (with provenance) to this JSON list, "
                                                 "replacing an earlier record of the same settings")
+    p.add_argument("--real", action="store_true", help="score n held-out real MNIST images instead of samples "
+                                                       "(the floor of the FID at this n)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train-classifier", help="train the MNIST classifier whose features define the course's FID",
@@ -90,6 +92,7 @@ def _add_sampling_args(p):
     p.add_argument("--sigma-hat", action="store_true", help="use the sigma-hat variant of Table 1 (ignores --eta)")
     p.add_argument("--spacing", default="uniform", choices=["uniform", "quadratic", "trailing", "linspace"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clip-x0", action="store_true", help="clamp each x0 prediction to [-1, 1] (DDPM's default)")
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--device", default=None)
 
@@ -141,7 +144,7 @@ def cmd_sample(args):
     model, alpha_bar, train_cfg, device = _load(args)
     t0 = time.perf_counter()
     x0 = sample_images(model, alpha_bar, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
-                  args.batch_size, device)
+                  args.batch_size, device, clip_x0=args.clip_x0)
     save_image_grid(x0, args.out)
     torch.save(x0, Path(args.out).with_suffix(".pt"))
     print(f"wrote {args.n} samples (S={args.S}, eta={args.eta}, spacing={args.spacing}) to {args.out} "
@@ -172,23 +175,32 @@ def cmd_evaluate(args):
     from . import metrics
     from .samplers import sample_images
 
-    model, alpha_bar, train_cfg, device = _load(args)
     t0 = time.perf_counter()
-    x0 = sample_images(model, alpha_bar, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
-                       args.batch_size, device)
+    if args.real:
+        from .classifier import HELD_OUT
+        from .data import load_mnist
+
+        held_out = load_mnist("train")[0][HELD_OUT]  # never seen by the classifier
+        x0 = held_out[torch.randperm(len(held_out), generator=torch.Generator().manual_seed(args.seed))[:args.n]]
+        args.S = args.eta = args.spacing = None
+        args.sigma_hat = args.clip_x0 = False
+    else:
+        model, alpha_bar, train_cfg, device = _load(args)
+        x0 = sample_images(model, alpha_bar, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
+                           args.batch_size, device, clip_x0=args.clip_x0)
     seconds = time.perf_counter() - t0
     value, se = metrics.fid_bootstrap(x0)
     record = {"S": args.S, "eta": args.eta, "sigma_hat": args.sigma_hat, "spacing": args.spacing, "n": args.n,
-              "seed": args.seed, "fid": round(value, 3), "fid_bootstrap_se": round(se, 3)}
+              "seed": args.seed, "clip_x0": args.clip_x0, "real": args.real, "fid": round(value, 3), "fid_bootstrap_se": round(se, 3)}
     print(json.dumps(record))
     if args.out:
         from . import checkpoint
 
-        key = ("S", "eta", "sigma_hat", "spacing", "n", "seed")
+        key = ("S", "eta", "sigma_hat", "spacing", "n", "seed", "clip_x0", "real")
         path = Path(args.out)
         records = json.loads(path.read_text()) if path.is_file() else []
         records = [r for r in records if any(r.get(k) != record[k] for k in key)]
-        record.update(checkpoint=str(Path(args.checkpoint).name), sampling_seconds=round(seconds, 1),
+        record.update(checkpoint=None if args.real else Path(args.checkpoint).name, sampling_seconds=round(seconds, 1),
                       provenance=checkpoint.provenance())
         text = json.dumps(records + [record], indent=1) + "\n"
         checkpoint.atomic_write_bytes(path, lambda f: f.write(text.encode()))

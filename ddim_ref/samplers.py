@@ -158,7 +158,7 @@ def encode(eps_model, x0, alpha_bar, tau, *, progress=False):
 
 
 def sample_images(model, alpha_bar, n, S, eta=0.0, spacing="uniform", seed=0, use_sigma_hat=False, batch_size=250,
-                  device="cpu", progress=True):
+                  device="cpu", progress=True, clip_x0=False):
     """n images (n, C, H, W) from an image model (with a .config) by `sample` on timesteps(T, S, spacing). notebooks/04.
 
     Batch by batch; x_T of image k is the k-th draw of torch.Generator().manual_seed(seed), so the same
@@ -174,7 +174,8 @@ def sample_images(model, alpha_bar, n, S, eta=0.0, spacing="uniform", seed=0, us
         x_T = x_T_all[start:start + batch_size].to(device)
         noise_g = torch.Generator(device=device).manual_seed(seed * 7919 + start)
         with torch.no_grad():
-            x0 = sample(model, x_T, alpha_bar.to(device), tau, eta=eta, generator=noise_g, use_sigma_hat=use_sigma_hat)
+            x0 = sample(model, x_T, alpha_bar.to(device), tau, eta=eta, generator=noise_g, use_sigma_hat=use_sigma_hat,
+                        clip_x0=clip_x0)
         out.append(x0.cpu())
     return torch.cat(out)
 
