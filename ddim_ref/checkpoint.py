@@ -68,11 +68,30 @@ def sidecar_path(path):
 
 def check_config(saved, expected, what="checkpoint"):
     """Raise a ValueError listing the differences if a saved config dict differs from the expected one."""
-    saved, expected = (json.loads(json.dumps(c, sort_keys=True, default=str)) for c in (saved, expected))  # tuples -> lists
+    saved, expected = (_flatten(json.loads(json.dumps(c, default=str))) for c in (saved, expected))  # tuples -> lists
     diffs = {k: (saved.get(k), expected.get(k)) for k in sorted(set(saved) | set(expected)) if saved.get(k) != expected.get(k)}
     if diffs:
         lines = ", ".join(f"{k}: saved {a!r} vs expected {b!r}" for k, (a, b) in diffs.items())
         raise ValueError(f"{what} was made with another configuration ({lines})")
+
+
+def _program():
+    """How this process was started, as a person would type it."""
+    name = Path(sys.argv[0]).name
+    if name == "__main__.py":  # python -m ddim_ref
+        return "python -m " + Path(sys.argv[0]).parent.name
+    return name
+
+
+def _flatten(d, prefix=""):
+    """{"model": {"hidden": 64}} -> {"model.hidden": 64}, so that differences name the exact key."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def provenance():
@@ -83,7 +102,7 @@ def provenance():
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "command": " ".join([_program()] + sys.argv[1:]),
     }
     try:
         root = Path(__file__).resolve().parent.parent

@@ -18,7 +18,8 @@ def test_environment_yml_matches_pyproject():
     for extra in project["optional-dependencies"].values():
         pip_names |= names(extra)
     conda = []
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    text = (ROOT / "environment.yml").read_text()
+    for line in text[text.index("dependencies:"):].splitlines():
         m = re.match(r"^  - ([A-Za-z0-9_.-]+)", line)  # top-level conda dependencies (pip's block is deeper)
         if m and m.group(1) not in ("python", "pip"):
             conda.append(CONDA_TO_PIP.get(m.group(1), m.group(1)))
