@@ -558,34 +558,6 @@ def make_sample_bank_overview_figure(bank, n_show=6):
     return fig
 
 
-def make_fid_vs_steps_figure(records, title="course FID against S"):
-    """Course FID against the number of steps S from `python -m ddim_ref evaluate` records (dicts), one line per sampler. notebooks/04."""
-    import matplotlib.pyplot as plt
-
-    groups = {}
-    for r in records:
-        name = "sigma-hat" if r.get("sigma_hat") else f"eta = {float(r['eta']):g}"
-        key = (name, r.get("spacing", "uniform"), int(r["n"]))
-        groups.setdefault(key, []).append((int(r["S"]), float(r["fid"])))
-    several = len({k[1:] for k in groups}) > 1
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for k, (key, pts) in enumerate(sorted(groups.items())):
-        pts.sort()
-        label = key[0] + (f" ({key[1]}, n={key[2]})" if several else "")
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, color=f"C{k}", label=label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("number of sampling steps S")
-    ax.set_ylabel("course FID (lower is better)")
-    if not several and groups:
-        (_, spacing, n), = {k[1:] for k in groups}
-        title = f"{title} ({spacing} spacing, n = {n})"
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 def make_image_rows_figure(rows, title=None, scale=0.55):
     """Labelled rows of images (dict label -> (n, 1, H, W) in [-1, 1]), e.g. originals / latents / reconstructions. notebooks/05."""
     import matplotlib.pyplot as plt
@@ -692,39 +664,6 @@ def make_timestep_embedding_figure(dim=32, T=1000):
     axes[1].set(xlabel="s", ylabel="t", title="cosine similarity of emb(t) and emb(s)")
     axes[1].grid(False)
     fig.colorbar(im, ax=axes[1], fraction=0.046)
-    fig.tight_layout()
-    return fig
-
-
-def make_fid_against_steps_figure(records, title="course FID against S"):
-    """Course FID against S from `python -m ddim_ref evaluate` records: one line per sampler and x0 clipping, real images dashed. notebooks/04."""
-    import matplotlib.pyplot as plt
-
-    groups, real = {}, []
-    for r in records:
-        if r.get("real"):
-            real.append((int(r["n"]), float(r["fid"])))
-            continue
-        name = "sigma-hat" if r.get("sigma_hat") else f"eta = {float(r['eta']):g}"
-        name += ", x0 clipped" if r.get("clip_x0") else ""
-        groups.setdefault((name, r.get("spacing", "uniform"), int(r["n"])), []).append((int(r["S"]), float(r["fid"])))
-    several = len({k[1:] for k in groups}) > 1
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for k, (key, pts) in enumerate(sorted(groups.items())):
-        pts.sort()
-        label = key[0] + (f" ({key[1]}, n={key[2]})" if several else "")
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, color=f"C{k}", label=label)
-    for n, value in sorted(set(real)):
-        ax.axhline(value, color="k", ls="--", lw=0.8, label=f"real images (n={n})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("number of sampling steps S")
-    ax.set_ylabel("course FID (lower is better)")
-    if not several and groups:
-        (_, spacing, n), = {k[1:] for k in groups}
-        title = f"{title} ({spacing} spacing, n = {n})"
-    ax.set_title(title)
-    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
