@@ -1,7 +1,7 @@
 """Training eps_theta with the simple loss (DDPM's L_simple = L_gamma with gamma = 1, eq. 5). notebooks/06.
 
 AdamW, linear warm-up then cosine decay of the learning rate, gradient clipping, an EMA of the
-weights, t uniform in 1..T. channels_last memory format for the U-Net; on CUDA bf16 autocast; torch.compile on request.
+weights, t uniform in 1..T. On CUDA: bf16 autocast and channels_last (neither helps on CPU: benchmarks/); torch.compile on request.
 Several GPUs or machines: `torchrun --nproc_per_node=N -m ddim_ref train ...` runs
 DistributedDataParallel with one data shard per rank; only rank 0 writes.
 
@@ -129,7 +129,7 @@ def train(cfg, model_config, out_dir, *, device=None, resume=True, stop_after=No
     ema = make_model(model_config).to(device).eval()
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
-    channels_last = isinstance(model_config, UNetConfig)  # faster convolutions on CUDA and on CPU (oneDNN)
+    channels_last = is_cuda and isinstance(model_config, UNetConfig)  # CUDA only: no gain on CPU (benchmarks/)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -289,6 +289,6 @@ def load_ema_model(path, device="cpu"):
         model.load_state_dict(state)
     except RuntimeError as e:
         raise ValueError(f"{path} does not match the configuration in its sidecar: {e}") from e
-    if isinstance(model_config, UNetConfig):
-        model = model.to(memory_format=torch.channels_last)  # faster convolutions (oneDNN on CPU, cuDNN on GPU)
+    if isinstance(model_config, UNetConfig) and torch.device(device).type == "cuda":
+        model = model.to(memory_format=torch.channels_last)  # faster cuDNN convolutions; no gain on CPU
     return model.to(device).eval(), train_cfg, meta
