@@ -128,12 +128,10 @@ def cmd_train(args):
 
 
 def _load(args):
-    from .train import load_ema_model
+    from .train import load_ema_model, make_alpha_bar
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, train_cfg, meta = load_ema_model(args.checkpoint, device)
-    from .train import make_alpha_bar
-
+    model, train_cfg, _ = load_ema_model(args.checkpoint, device)
     return model, make_alpha_bar(train_cfg).to(device), train_cfg, device
 
 

@@ -21,7 +21,8 @@ def test_q_sample_moments_monte_carlo(t):
     assert torch.all((x_t.mean(0) - mean).abs() < 5 * se_mean)
     assert torch.all((x_t.var(0) - var).abs() < 5 * se_var)
     m, s = forward.q_mean_std(x0, ALPHA_BAR[t])
-    torch.testing.assert_close(m, mean) and torch.testing.assert_close(s**2, torch.tensor(var, dtype=torch.float64))
+    torch.testing.assert_close(m, mean)
+    torch.testing.assert_close(s**2, torch.tensor(var, dtype=torch.float64))
 
 
 def test_per_sample_alpha_with_append_dims():

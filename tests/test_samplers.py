@@ -159,7 +159,8 @@ def test_trajectory_and_callback():
     tau = schedules.timesteps(T, 5, "uniform")
     x0, xs, x0_hats = samplers.sample_trajectory(linear_eps_model, x_T, ALPHA_BAR, tau)
     assert xs.shape == (6, 4, 3) and x0_hats.shape == (5, 4, 3)
-    torch.testing.assert_close(xs[0], x_T) and torch.testing.assert_close(xs[-1], x0)
+    torch.testing.assert_close(xs[0], x_T)
+    torch.testing.assert_close(xs[-1], x0)
     torch.testing.assert_close(x0_hats[-1], x0)  # the last step goes to alpha = 1, i.e. returns x0_hat
 
 
