@@ -191,3 +191,21 @@ def check_slerp(slerp_fn):
                     else "Use sin((1 - alpha) theta) / sin(theta) and sin(alpha theta) / sin(theta) as weights.")
             return _report(False, f"your slerp at alpha = {alpha}", hint)
     return _report(True, "your slerp matches samplers.slerp")
+
+
+def check_reconstruction_mse(mse_fn):
+    """Exercise of notebooks/07: mse_fn(x0, rec) for images in [-1, 1] gives Table 2's per-dimension MSE on the [0, 1] scale."""
+    from . import data
+
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(5, 1, 28, 28, generator=g) * 2 - 1
+    rec = (x0 + 0.1 * torch.randn(x0.shape, generator=g)).clamp(-1, 1)
+    expected = float(((data.to_unit(rec) - data.to_unit(x0)) ** 2).mean())
+    try:
+        got = float(mse_fn(x0.clone(), rec.clone()))
+    except Exception as e:  # the learner's code may fail in any way
+        return _report(False, "your MSE", f"It raised {type(e).__name__}: {e}")
+    if abs(got - 4 * expected) < 1e-6 * expected:
+        return _report(False, "your MSE", "It is 4 times too large: map [-1, 1] to [0, 1] first, (x + 1) / 2, which halves every difference.")
+    return _report(abs(got - expected) < 1e-6 * expected, "your MSE",
+                   "Average the squared differences over every pixel of every image (per dimension), on the [0, 1] scale.")

@@ -1,4 +1,4 @@
-"""Command line: `python -m ddim_ref {train, sample, encode, evaluate, train-classifier} --help`. README "Command line"."""
+"""Command line: `python -m ddim_ref {train, sample, encode, evaluate, reproduce, train-classifier} --help`. README "Command line"."""
 
 import argparse
 import json
@@ -71,6 +71,32 @@ def main(argv=None):
                                                        "(the floor of the FID at this n)")
     p.set_defaults(func=cmd_evaluate)
 
+    p = sub.add_parser("reproduce", help="the paper's experiments at MNIST scale (Table 1, Table 2, spacing, figures); "
+                                         "resumable, skips stored cells")
+    experiments = p.add_subparsers(dest="experiment", required=True)
+    q = experiments.add_parser("table1", help="FID for S x eta (and sigma-hat) x spacing, like the paper's Table 1",
+                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_fid_table_args(q, S="10,20,50,100,1000", variants="0,0.2,0.5,1,sigma-hat", spacings="uniform,quadratic")
+    q = experiments.add_parser("spacing", help="FID of eta = 0 at small S for the tau spacings (uniform never visits T)",
+                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_fid_table_args(q, S="10,20", variants="0", spacings="uniform,trailing,linspace")
+    q = experiments.add_parser("table2", help="reconstruction MSE of DDIM encode -> decode with S steps, like Table 2",
+                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _add_experiment_args(q, "10,20,50,100,200,500,1000", str(REPO / "data" / "results" / "reconstruction.json"))
+    q.add_argument("--n", type=int, default=50, help="number of MNIST test images")
+    q.add_argument("--start", type=int, default=0, help="index of the first MNIST test image")
+    q.add_argument("--spacing", default="uniform", choices=["uniform", "quadratic", "trailing", "linspace"])
+    q = experiments.add_parser("figures", help="PNG figures: consistency over S, slerp interpolation, samples per (S, eta)",
+                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    q.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    q.add_argument("--out", default=str(REPO / "data" / "results" / "figures"), help="folder for the PNG files")
+    q.add_argument("--S", default="10,20,50,100,1000", help="steps of the consistency figure")
+    q.add_argument("--sampler-S", default="10,100", help="one figure of samples per sampler for each of these S")
+    q.add_argument("--clip-x0", action="store_true", help="clamp each x0 prediction to [-1, 1]")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_reproduce)
+
     p = sub.add_parser("train-classifier", help="train the MNIST classifier whose features define the course's FID",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default=str(REPO / "data" / "classifier" / "mnist_classifier.pt"))
@@ -95,6 +121,32 @@ def _add_sampling_args(p):
     p.add_argument("--clip-x0", action="store_true", help="clamp each x0 prediction to [-1, 1] (DDPM's default)")
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--device", default=None)
+
+
+def _add_experiment_args(p, S, out):
+    p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    p.add_argument("--S", default=S, help="comma-separated numbers of steps")
+    p.add_argument("--out", default=out, help="JSON results file: stored cells of this checkpoint are skipped")
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--device", default=None)
+    p.add_argument("--dry-run", action="store_true", help="list the cells and which are stored; compute nothing")
+
+
+def _add_fid_table_args(p, S, variants, spacings):
+    _add_experiment_args(p, S, str(REPO / "data" / "results" / "fid.json"))
+    p.add_argument("--etas", default=variants, help="comma-separated etas; 'sigma-hat' for the sigma-hat sampler")
+    p.add_argument("--spacings", default=spacings, help="comma-separated tau spacings")
+    p.add_argument("--n", type=int, default=200, help="samples per cell (compare FIDs only at equal n)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clip-x0", action="store_true", help="clamp each x0 prediction to [-1, 1]")
+
+
+def _int_list(text, what):
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"{what} must be comma-separated integers, got {text!r}")
+    return values
 
 
 def cmd_train(args):
@@ -175,11 +227,9 @@ def cmd_evaluate(args):
 
     t0 = time.perf_counter()
     if args.real:
-        from .classifier import HELD_OUT
-        from .data import load_mnist
+        from .reproduce import held_out_images
 
-        held_out = load_mnist("train")[0][HELD_OUT]  # never seen by the classifier
-        x0 = held_out[torch.randperm(len(held_out), generator=torch.Generator().manual_seed(args.seed))[:args.n]]
+        x0 = held_out_images(args.n, args.seed)  # never seen by the classifier
         args.S = args.eta = args.spacing = None
         args.sigma_hat = args.clip_x0 = False
     else:
@@ -192,16 +242,72 @@ def cmd_evaluate(args):
               "seed": args.seed, "clip_x0": args.clip_x0, "real": args.real, "fid": round(value, 3), "fid_bootstrap_se": round(se, 3)}
     print(json.dumps(record))
     if args.out:
-        from . import checkpoint
+        from . import checkpoint, reproduce
 
-        key = ("S", "eta", "sigma_hat", "spacing", "n", "seed", "clip_x0", "real")
-        path = Path(args.out)
-        records = json.loads(path.read_text()) if path.is_file() else []
-        records = [r for r in records if any(r.get(k) != record[k] for k in key)]
         record.update(checkpoint=None if args.real else Path(args.checkpoint).name, sampling_seconds=round(seconds, 1),
                       provenance=checkpoint.provenance())
-        text = json.dumps(records + [record], indent=1) + "\n"
-        checkpoint.atomic_write_bytes(path, lambda f: f.write(text.encode()))
+        reproduce.upsert_record(args.out, record, key=("S", "eta", "sigma_hat", "spacing", "n", "seed", "clip_x0", "real"))
+    return 0
+
+
+def cmd_reproduce(args):
+    from . import reproduce
+
+    if args.experiment == "figures":
+        return _reproduce_figures(args)
+    S_values = _int_list(args.S, "--S")
+    if args.experiment == "table2":
+        cells, compute_cell = reproduce.reconstruction_cells(S_values, args.n, args.spacing, args.start), reproduce.reconstruction_cell
+    else:
+        try:
+            variants = ["sigma_hat" if v.strip() in ("sigma-hat", "sigma_hat") else float(v) for v in args.etas.split(",")]
+        except ValueError:
+            raise SystemExit(f"--etas must be comma-separated numbers or 'sigma-hat', got {args.etas!r}")
+        cells = reproduce.fid_cells(S_values, variants, args.spacings.split(","), args.n, args.seed, args.clip_x0)
+        compute_cell = reproduce.fid_cell
+    fingerprint = reproduce.checkpoint_fingerprint(args.checkpoint)
+    if args.dry_run:
+        records = reproduce.load_records(args.out)
+        for cell in cells:
+            stored = reproduce.find_record(records, cell, fingerprint)
+            print(json.dumps(cell), "->", "stored" if stored else "to compute")
+        return 0
+    args.eta, args.sigma_hat = 0.0, False
+    model, alpha_bar, _, device = _load(args)
+    records = reproduce.run_cells(args.out, cells, lambda c: compute_cell(model, alpha_bar, c, args.batch_size, device),
+                                  fingerprint)
+    value = "mse" if args.experiment == "table2" else "fid"
+    for r in records:
+        print(json.dumps({k: r[k] for k in list(cells[0]) + [value, value + "_se", "seconds"]}))
+    print(f"results in {args.out}")
+    return 0
+
+
+def _reproduce_figures(args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import reproduce
+    from .plotting import make_image_rows_figure
+
+    args.eta, args.sigma_hat = 0.0, False
+    model, alpha_bar, _, device = _load(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "consistency": (reproduce.consistency_rows(model, alpha_bar, _int_list(args.S, "--S"), seed=args.seed, device=device,
+                                                  clip_x0=args.clip_x0),
+                        "the same x_T decoded with eta = 0 and S steps (section 5.2)"),
+        "interpolation": (reproduce.interpolation_rows(model, alpha_bar, seed=args.seed, device=device, clip_x0=args.clip_x0),
+                          "slerp between two x_T, decoded with eta = 0, S = 50 (section 5.3)"),
+    }
+    for S in _int_list(args.sampler_S, "--sampler-S"):
+        figures[f"samplers_S{S}"] = (reproduce.variant_rows(model, alpha_bar, S, seed=args.seed, device=device, clip_x0=args.clip_x0),
+                                     f"the same x_T with each sampler of Table 1, S = {S}")
+    for name, (rows, title) in figures.items():
+        fig = make_image_rows_figure(rows, title=title)
+        fig.savefig(out / f"{name}.png", dpi=100)
+        print(f"wrote {out / (name + '.png')}")
     return 0
 
 

@@ -9,26 +9,15 @@ import pytest
 import torch
 
 from ddim_ref import checkpoint, cli
-from ddim_ref.train import TrainConfig, train
-from ddim_ref.unet import UNetConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("command", ["train", "sample", "encode", "evaluate", "train-classifier"])
+@pytest.mark.parametrize("command", ["train", "sample", "encode", "evaluate", "reproduce", "train-classifier"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([command, "--help"])
     assert e.value.code == 0 and "usage:" in capsys.readouterr().out
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(dataset="mnist", steps=2, batch_size=4, warmup_steps=1)
-    unet = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attn_resolutions=(14,))
-    train(cfg, unet, out, progress=False, sample_every=0)
-    return out / "ema.pt"
 
 
 def test_sample_writes_a_png_grid(tiny_checkpoint, tmp_path):

@@ -32,10 +32,10 @@ def source(cell):
 def package_names():
     """Public functions and classes defined in ddim_ref's modules."""
     names = set()
-    for mod in pkgutil.iter_modules(ddim_ref.__path__):
-        if mod.name == "__main__":
+    for mod in pkgutil.walk_packages(ddim_ref.__path__, "ddim_ref."):  # also the submodules of ddim_ref.plotting
+        if mod.name.endswith("__main__"):
             continue
-        module = importlib.import_module(f"ddim_ref.{mod.name}")
+        module = importlib.import_module(mod.name)
         names |= {n for n, v in vars(module).items() if not n.startswith("_") and getattr(v, "__module__", None) == module.__name__}
     return names
 

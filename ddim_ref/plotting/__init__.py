@@ -1,0 +1,47 @@
+"""Pure figure functions `make_*_figure(...) -> Figure` and image-grid helpers, by topic. Used by every notebook.
+
+`from ddim_ref.plotting import make_noising_figure` works for every function; the submodules group
+them by the notebooks that use them (images, process: 00-03, sampling: 04-05, training: 06, results: 07).
+"""
+
+from .images import (  # noqa: F401  (re-exported)
+    image_grid,
+    save_image_grid,
+    make_image_grid_figure,
+    make_image_rows_figure,
+    make_norm_histogram_figure,
+    setup_notebook,
+)
+from .process import (  # noqa: F401
+    make_schedule_figure,
+    make_timesteps_figure,
+    make_noising_grid_figure,
+    make_noising_figure,
+    make_moments_comparison_figure,
+    make_graphical_models_figure,
+    make_eta_trajectories_figure,
+    make_marginal_variance_ratio_figure,
+    make_theorem1_figure,
+    make_theorem1_gamma_figure,
+    make_loss_perturbation_figure,
+)
+from .sampling import (  # noqa: F401
+    make_tau_spacing_figure,
+    make_error_vs_steps_figure,
+    make_variance_ratio_figure,
+    make_sample_bank_figure,
+    make_sample_bank_overview_figure,
+    make_ode_flow_figure,
+    make_stored_fid_figure,
+)
+from .training import (  # noqa: F401
+    make_loss_curve_figure,
+    make_point_clouds_figure,
+    make_toy_sampling_figure,
+    make_timestep_embedding_figure,
+)
+from .results import (  # noqa: F401
+    make_reconstruction_figure,
+    make_spacing_figure,
+    make_table1_comparison_figure,
+)
