@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST := $(PY) -m pytest
 
-.PHONY: lab test unit nbval execute student clean
+.PHONY: lab test unit nbval e2e execute student clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,14 +16,18 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)  ## open the course in JupyterLab
 	$(VENV)/bin/jupyter lab notebooks/
 
-test: unit nbval  ## unit tests, then every notebook under nbval
+test: unit nbval e2e  ## unit tests, every notebook under nbval, then the course in a real browser
 
 unit: $(STAMP)
-	$(PYTEST) tests
+	$(PYTEST) tests --ignore=tests/e2e
 
 # pytest exits 5 when it collects nothing (no notebooks yet): that is not a failure.
 nbval: $(STAMP)
 	$(PYTEST) --nbval-lax --nbval-current-env notebooks/ ; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
+
+# JupyterLab in headless Chromium: run a notebook, move a widget slider (needs Debian's chromium; README).
+e2e: $(STAMP)
+	$(PYTEST) tests/e2e
 
 # Re-execute every notebook in place (outputs and execution counts are committed).
 execute: $(STAMP)
