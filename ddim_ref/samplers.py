@@ -162,7 +162,10 @@ def sample_images(model, alpha_bar, n, S, eta=0.0, spacing="uniform", seed=0, us
     """n images (n, C, H, W) from an image model (with a .config) by `sample` on timesteps(T, S, spacing). notebooks/04.
 
     Batch by batch; x_T of image k is the k-th draw of torch.Generator().manual_seed(seed), so the same
-    seed gives the same x_T for any S, eta or batch size (the consistency experiments rely on it).
+    seed gives the same x_T for any S, eta or batch size (the consistency experiments rely on it). The
+    noise of eta > 0 comes from a generator with another seed per batch: seeding it with `seed` too would
+    make the first noise draw equal to x_T itself (same seed, same stream), a correlation that is not
+    in eq. (12) (tested).
     """
     from .schedules import timesteps
 
@@ -172,7 +175,7 @@ def sample_images(model, alpha_bar, n, S, eta=0.0, spacing="uniform", seed=0, us
     out = []
     for start in _progress(range(0, n, batch_size), progress, f"sampling S={S} eta={eta}"):
         x_T = x_T_all[start:start + batch_size].to(device)
-        noise_g = torch.Generator(device=device).manual_seed(seed * 7919 + start)
+        noise_g = torch.Generator(device=device).manual_seed(seed * 1_000_003 + start + 1)  # never `seed` itself
         with torch.no_grad():
             x0 = sample(model, x_T, alpha_bar.to(device), tau, eta=eta, generator=noise_g, use_sigma_hat=use_sigma_hat,
                         clip_x0=clip_x0)

@@ -1,6 +1,8 @@
 """Samplers: Lemma 1 along tau, eta = 1 is DDPM, sigma-hat, repeated steps, slerp, bad input (notebooks/02, 04, 05)."""
 
 import pytest
+import types
+
 import torch
 
 from ddim_ref import forward, samplers, schedules
@@ -209,3 +211,26 @@ def test_bad_input():
         samplers.ddim_step(x, x, torch.tensor([0.5, 0.5, 0.5, 0.5]), 0.6, 0.0)
     with pytest.raises(ValueError, match="noise has shape"):
         samplers.ddim_step(x, x, 0.5, 0.6, 0.1, noise=torch.zeros(3))
+
+
+class ZeroImageModel(torch.nn.Module):
+    """eps(x_t, t) = 0 for 1 x 8 x 8 images: every DDIM step is then a scaling plus the step's noise."""
+
+    config = types.SimpleNamespace(in_channels=1, image_size=8)
+
+    def forward(self, x, t):
+        return torch.zeros_like(x)
+
+
+def test_sample_images_noise_is_independent_of_x_T():
+    """Regression: seeding the noise generator with the x_T seed made the first noise draw equal to x_T."""
+    alpha_bar = schedules.alpha_bars(schedules.linear_betas(1000))
+    n = 500
+    x0 = samplers.sample_images(ZeroImageModel(), alpha_bar, n, S=2, eta=1.0, seed=0, progress=False).double()
+    x_T = torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(0)).double()  # sample_images' x_T
+    a = alpha_bar.tolist()  # tau = (1, 501): 501 -> 1 adds sigma z, 1 -> 0 is deterministic (sigma = 0)
+    sigma = samplers.ddim_sigma(a[501], a[1], 1.0)
+    z = (x0 - x_T / a[501] ** 0.5) * a[1] ** 0.5 / sigma  # x_0 = (sqrt(a_1 / a_501) x_T + sigma z) / sqrt(a_1)
+    corr = float((z * x_T).sum() / (z.norm() * x_T.norm()))
+    assert abs(corr) < 5 / (z.numel() ** 0.5), corr  # independent: |corr| ~ 1/sqrt(N); the bug gave corr = 1
+    assert abs(float(z.std()) - 1) < 5 / (2 * z.numel()) ** 0.5  # standard normal noise
