@@ -13,11 +13,13 @@ def _label(variant):
 
 def _log_axes(ax, S_values, ylabel):
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogFormatter
 
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(S_values, [str(S) for S in S_values])
     ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
     ax.set_xlabel("S (steps)")
     ax.set_ylabel(ylabel)
 
@@ -30,8 +32,10 @@ def make_table1_comparison_figure(records, paper, paper_S, n_real=None):
     """
     import matplotlib.pyplot as plt
 
-    spacings = list(dict.fromkeys(r["spacing"] for r in records))
-    fig, axes = plt.subplots(1, len(paper) + len(spacings), figsize=(3.3 * (len(paper) + len(spacings)), 3.3), squeeze=False)
+    order = ("uniform", "quadratic", "trailing", "linspace")
+    spacings = sorted({r["spacing"] for r in records}, key=order.index)
+    fig, axes = plt.subplots(1, len(paper) + len(spacings), figsize=(3.1 * (len(paper) + len(spacings)) + 1.6, 3.3),
+                             squeeze=False)
     for ax, (name, rows) in zip(axes[0], paper.items()):
         for v, fids in rows.items():
             ax.plot(paper_S, fids, "o-", ms=3, color=VARIANT_COLORS.get(v), label=_label(v))
@@ -49,7 +53,7 @@ def make_table1_comparison_figure(records, paper, paper_S, n_real=None):
         _log_axes(ax, sorted({r["S"] for r in mine}), "course FID (MNIST classifier)")
         ax.set_title(f"ours: MNIST, {spacing} tau", fontsize=9)
     axes[0][0].legend(fontsize=7)
-    axes[0][-1].legend(fontsize=6)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 
