@@ -39,12 +39,13 @@ execute: $(STAMP)
 # shipped checkpoint is skipped, so this is quick once the results exist and resumes after an interruption.
 REPRO := $(PY) -m ddim_ref reproduce
 reproduce: $(STAMP)
-	$(REPRO) table1 --S 10,20,50,100 --n 200 --clip-x0
-	$(REPRO) table1 --S 100,1000 --etas 0,1 --spacings uniform --n 100 --clip-x0
-	$(REPRO) table1 --S 10,50 --etas 0,1 --spacings uniform --n 200
-	$(REPRO) spacing --n 200 --clip-x0
+	$(REPRO) table1 --S 10,20,50,100 --n 200
+	$(REPRO) table1 --S 100,1000 --etas 0,1 --spacings uniform --n 100
+	$(REPRO) table1 --S 10,20,50 --etas 0,0.5,1 --spacings uniform --n 1000
+	$(REPRO) table1 --S 10,50 --etas 0,1 --spacings uniform --n 200 --clip-x0
+	$(REPRO) spacing --n 200
 	$(REPRO) table2 --n 32
-	$(REPRO) figures --clip-x0
+	$(REPRO) figures
 
 # Student copies in student/: solution cells replaced by stubs, outputs cleared.
 student:
