@@ -25,6 +25,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=128, help="per process")
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--warmup-steps", type=int, default=500)
+    p.add_argument("--min-lr-ratio", type=float, default=0.1, help="cosine decay to lr * this at the last step (1: constant)")
     p.add_argument("--ema-decay", type=float, default=0.999)
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--schedule", default="linear", choices=["linear", "cosine"])
@@ -33,6 +34,10 @@ def main(argv=None):
     p.add_argument("--channel-mults", default="1,2,2", help="U-Net levels (comma-separated)")
     p.add_argument("--num-res-blocks", type=int, default=2, help="U-Net residual blocks per level")
     p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--parametrisation", default="eps", choices=["eps", "skip"],
+                   help="eps: the U-Net outputs eps; skip: eps = sqrt(1 - alpha_t) x_t + sqrt(alpha_t) F (F = v)")
+    p.add_argument("--conditional", action="store_true", help="class-conditional U-Net (MNIST labels, null label for guidance)")
+    p.add_argument("--p-uncond", type=float, default=0.15, help="with --conditional: probability of the null label")
     p.add_argument("--hidden", type=int, default=128, help="MLP width (toy data)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network")
@@ -40,6 +45,7 @@ def main(argv=None):
     p.add_argument("--stop-after", type=int, default=None, help="stop after this step (resume later)")
     p.add_argument("--ckpt-every", type=int, default=500)
     p.add_argument("--sample-every", type=int, default=2000, help="write a DDIM sample grid every N steps (0: never)")
+    p.add_argument("--snapshot-every", type=int, default=0, help="also keep the EMA weights every N steps as ema_NNNNNN.pt (0: never)")
     p.add_argument("--export", default=None, help="at the end, copy the EMA weights and sidecar to this path")
     p.set_defaults(func=cmd_train)
 
@@ -155,17 +161,19 @@ def cmd_train(args):
     from .unet import UNetConfig
 
     cfg = TrainConfig(dataset=args.dataset, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                      warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, grad_clip=args.grad_clip,
-                      schedule=args.schedule, seed=args.seed)
+                      warmup_steps=args.warmup_steps, min_lr_ratio=args.min_lr_ratio, ema_decay=args.ema_decay,
+                      grad_clip=args.grad_clip, schedule=args.schedule, seed=args.seed,
+                      p_uncond=args.p_uncond if args.conditional else 0.0)
     if args.dataset == "mnist":
         mults = tuple(int(m) for m in args.channel_mults.split(","))
         model_config = UNetConfig(base_channels=args.base_channels, channel_mults=mults, num_res_blocks=args.num_res_blocks,
-                                  dropout=args.dropout, T=cfg.T)
+                                  dropout=args.dropout, T=cfg.T, parametrisation=args.parametrisation,
+                                  num_classes=10 if args.conditional else 0)
     else:
         model_config = MLPConfig(hidden=args.hidden, T=cfg.T)
     result = train(cfg, model_config, args.out, device=args.device, resume=not args.no_resume,
                    stop_after=args.stop_after, compile=args.compile, ckpt_every=args.ckpt_every,
-                   sample_every=args.sample_every)
+                   sample_every=args.sample_every, snapshot_every=args.snapshot_every)
     losses = result["losses"]
     print(f"step {result['step']}/{cfg.steps}, mean loss of the last 100 steps {sum(losses[-100:]) / max(1, len(losses[-100:])):.4f}, "
           f"{result['wall_time']:.0f} s of training in total")
@@ -180,18 +188,18 @@ def cmd_train(args):
 
 
 def _load(args):
-    from .train import load_ema_model, make_alpha_bar
+    from .models import load_model
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, train_cfg, _ = load_ema_model(args.checkpoint, device)
-    return model, make_alpha_bar(train_cfg).to(device), train_cfg, device
+    model, alpha_bar, meta = load_model(args.checkpoint, device)
+    return model, alpha_bar, meta, device
 
 
 def cmd_sample(args):
     from .plotting import save_image_grid
     from .samplers import sample_images
 
-    model, alpha_bar, train_cfg, device = _load(args)
+    model, alpha_bar, _, device = _load(args)
     t0 = time.perf_counter()
     x0 = sample_images(model, alpha_bar, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
                   args.batch_size, device, clip_x0=args.clip_x0)
@@ -207,9 +215,9 @@ def cmd_encode(args):
     from .plotting import save_image_grid
 
     args.eta, args.sigma_hat = 0.0, False
-    model, alpha_bar, train_cfg, device = _load(args)
+    model, alpha_bar, _, device = _load(args)
     x0 = data.load_mnist("test")[0][args.start:args.start + args.n].to(device)
-    tau = schedules.timesteps(train_cfg.T, args.S, args.spacing)
+    tau = schedules.timesteps(len(alpha_bar) - 1, args.S, args.spacing)
     with torch.no_grad():
         x_T = samplers.encode(model, x0, alpha_bar, tau, progress=True)
         rec = samplers.sample(model, x_T, alpha_bar, tau, progress=True)
@@ -233,7 +241,7 @@ def cmd_evaluate(args):
         args.S = args.eta = args.spacing = None
         args.sigma_hat = args.clip_x0 = False
     else:
-        model, alpha_bar, train_cfg, device = _load(args)
+        model, alpha_bar, _, device = _load(args)
         x0 = sample_images(model, alpha_bar, args.n, args.S, args.eta, args.spacing, args.seed, args.sigma_hat,
                            args.batch_size, device, clip_x0=args.clip_x0)
     seconds = time.perf_counter() - t0

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 
 from . import checkpoint, data, schedules
 from .forward import append_dims, q_sample
-from .mlp import MLP, MLPConfig
+from .models import load_model, make_alpha_bar, make_model, model_config_to_dict
 from .plotting import save_image_grid
 from .samplers import sample
-from .unet import UNet, UNetConfig
+from .unet import UNetConfig
 
 
 @dataclass
@@ -48,6 +48,7 @@ class TrainConfig:
     schedule: str = "linear"  # "linear" (1e-4..0.02) or "cosine"
     seed: int = 0
     toy_size: int = 20_000  # number of points drawn once for a toy data set
+    p_uncond: float = 0.0  # class-conditional models: probability of replacing a label by the null label
 
     def __post_init__(self):
         if self.dataset != "mnist" and self.dataset not in data.TOY_DATASETS:
@@ -56,36 +57,15 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; allowed: linear, cosine")
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0 or not 0 <= self.ema_decay < 1:
             raise ValueError(f"need steps >= 1, batch_size >= 1, lr > 0 and 0 <= ema_decay < 1, got {self}")
-
-
-def make_alpha_bar(cfg):
-    """alpha_bar (T+1,) float64 of the configured schedule."""
-    betas = schedules.linear_betas(cfg.T) if cfg.schedule == "linear" else schedules.cosine_betas(cfg.T)
-    return schedules.alpha_bars(betas)
-
-
-def make_model(model_config):
-    """A U-Net for a UNetConfig, an MLP for an MLPConfig."""
-    return UNet(model_config) if isinstance(model_config, UNetConfig) else MLP(model_config)
-
-
-def model_config_from_dict(d):
-    """Rebuild the model config saved in a sidecar (the "kind" key picks the class)."""
-    d = dict(d)
-    kind = d.pop("kind")
-    return UNetConfig.from_dict(d) if kind == "unet" else MLPConfig(**d)
-
-
-def model_config_to_dict(c):
-    """Model config as a JSON-able dict with its kind."""
-    return {"kind": "unet" if isinstance(c, UNetConfig) else "mlp", **c.to_dict()}
+        if not 0 < self.min_lr_ratio <= 1 or not 0 <= self.p_uncond < 1:
+            raise ValueError(f"need 0 < min_lr_ratio <= 1 and 0 <= p_uncond < 1, got {self.min_lr_ratio} and {self.p_uncond}")
 
 
 def load_training_data(cfg):
-    """The training set as one tensor: MNIST (60000, 1, 28, 28) in [-1, 1], or a toy set (toy_size, 2)."""
+    """The training set: MNIST images (60000, 1, 28, 28) in [-1, 1] and labels (60000,), or a toy set (toy_size, 2) and None."""
     if cfg.dataset == "mnist":
-        return data.load_mnist("train")[0]
-    return data.toy_dataset(cfg.dataset, cfg.toy_size, seed=cfg.seed)
+        return data.load_mnist("train")
+    return data.toy_dataset(cfg.dataset, cfg.toy_size, seed=cfg.seed), None
 
 
 def learning_rate(cfg, step):
@@ -111,10 +91,11 @@ def step_seed(seed, step, rank):
 
 
 def train(cfg, model_config, out_dir, *, device=None, resume=True, stop_after=None, compile=False,
-          ckpt_every=500, sample_every=2000, log_every=25, progress=True):
+          ckpt_every=500, sample_every=2000, snapshot_every=0, log_every=25, progress=True):
     """Train eps_theta on cfg.dataset; writes out_dir/{last.pt, last.json, ema.pt, samples_*.png}. notebooks/06.
 
     stop_after: return after this global step (to simulate an interruption or split a long run).
+    snapshot_every: also keep the EMA weights of every this many steps as ema_{step:06d}.pt (quality against compute).
     Returns {"losses": per-step loss list (all steps so far), "step": last step, "wall_time": seconds}.
     """
     rank, world, local_rank = _init_distributed()
@@ -122,11 +103,18 @@ def train(cfg, model_config, out_dir, *, device=None, resume=True, stop_after=No
     is_cuda = device.type == "cuda"
     out_dir = Path(out_dir)
     alpha_bar = make_alpha_bar(cfg).to(device)
-    x_data = load_training_data(cfg)  # kept on the CPU; one minibatch at a time moves to the device
+    x_data, labels = load_training_data(cfg)  # kept on the CPU; one minibatch at a time moves to the device
+    num_classes = getattr(model_config, "num_classes", 0)
+    if num_classes and labels is None:
+        raise ValueError(f"a class-conditional model needs a labelled data set (mnist), got dataset {cfg.dataset!r}")
+    if num_classes and int(labels.max()) >= num_classes:
+        raise ValueError(f"the data have labels up to {int(labels.max())}, but the model has num_classes = {num_classes}")
+    if cfg.p_uncond and not num_classes:
+        raise ValueError(f"p_uncond = {cfg.p_uncond} needs a class-conditional model (num_classes > 0)")
 
     torch.manual_seed(cfg.seed)  # the initial weights depend on the seed alone
-    model = make_model(model_config).to(device)
-    ema = make_model(model_config).to(device).eval()
+    model = make_model(model_config, alpha_bar.cpu()).to(device)
+    ema = make_model(model_config, alpha_bar.cpu()).to(device).eval()
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
     channels_last = is_cuda and isinstance(model_config, UNetConfig)  # CUDA only: no gain on CPU (benchmarks/)
@@ -160,8 +148,10 @@ def train(cfg, model_config, out_dir, *, device=None, resume=True, stop_after=No
         meta = {"config": meta_config, "steps": step, "wall_time_s": round(wall, 1), "world_size": world,
                 "final_loss": _recent_mean(losses), "loss_curve": loss_curve(losses),
                 "provenance": checkpoint.provenance()}
-        checkpoint.save_checkpoint(last, state, meta)
         checkpoint.save_checkpoint(out_dir / "ema.pt", ema.state_dict(), meta)
+        if snapshot_every and step % snapshot_every == 0:
+            checkpoint.save_checkpoint(out_dir / f"ema_{step:06d}.pt", ema.state_dict(), meta)
+        checkpoint.save_checkpoint(last, state, meta)  # last: a resume never starts from a state whose EMA is unsaved
 
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     bar = _progress_bar(start, cfg.steps, enabled=progress and rank == 0)
@@ -177,10 +167,15 @@ def train(cfg, model_config, out_dir, *, device=None, resume=True, stop_after=No
             x_t = q_sample(x0, append_dims(alpha_bar[t], x0.ndim).float(), eps)
             if channels_last:
                 x_t = x_t.contiguous(memory_format=torch.channels_last)
+            cond = ()
+            if num_classes:  # label dropout: the null label trains the unconditional model (classifier-free guidance)
+                y = labels[idx].to(device)  # (B,)
+                drop = torch.rand(y.shape, device=device) < cfg.p_uncond
+                cond = (torch.where(drop, torch.full_like(y, num_classes), y),)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, step)
             with autocast:
-                loss = F.mse_loss(net(x_t, t).float(), eps)  # L_simple
+                loss = F.mse_loss(net(x_t, t, *cond).float(), eps)  # L_simple
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -196,7 +191,7 @@ def train(cfg, model_config, out_dir, *, device=None, resume=True, stop_after=No
                 bar.update(1)
                 if step % log_every == 0 or step == end:
                     bar.set_postfix(loss=f"{_recent_mean(losses):.4f}", lr=f"{learning_rate(cfg, step - 1):.2e}")
-            if step % ckpt_every == 0 or step == end or interrupt.requested:
+            if step % ckpt_every == 0 or step == end or interrupt.requested or (snapshot_every and step % snapshot_every == 0):
                 wall += time.perf_counter() - t0
                 t0 = time.perf_counter()
                 save(step)
@@ -275,20 +270,7 @@ def _init_distributed():
 
 
 def load_ema_model(path, device="cpu"):
-    """The EMA model of a checkpoint (ema.pt or an exported one), its TrainConfig and sidecar; eval mode. notebooks/04."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found; train one with `python -m ddim_ref train` or check the path")
-    meta = checkpoint.load_meta(path)
-    if "config" not in meta:
-        raise ValueError(f"{checkpoint.sidecar_path(path)} is missing: cannot tell which model {path} holds")
-    model_config = model_config_from_dict(meta["config"]["model"])
+    """The EMA model of a run (ema.pt or an exported one), its TrainConfig and sidecar; for sampling use models.load_model."""
+    model, _, meta = load_model(path, device)
     train_cfg = TrainConfig(**{k: v for k, v in meta["config"]["train"].items() if k in {f.name for f in fields(TrainConfig)}})
-    model = make_model(model_config)
-    state = checkpoint.load_checkpoint(path, map_location="cpu")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise ValueError(f"{path} does not match the configuration in its sidecar: {e}") from e
-    if isinstance(model_config, UNetConfig) and torch.device(device).type == "cuda":
-        model = model.to(memory_format=torch.channels_last)  # faster cuDNN convolutions; no gain on CPU
-    return model.to(device).eval(), train_cfg, meta
+    return model, train_cfg, meta

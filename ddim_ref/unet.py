@@ -3,9 +3,17 @@
 Layout for the default 28x28 MNIST config (channel_mults=(1, 2, 2)): resolutions 28 -> 14 -> 7,
 num_res_blocks ResBlocks per level, self-attention at the resolutions in attn_resolutions (7) and
 always in the middle block, skip connections concatenated on the way up as in DDPM, and a
-zero-initialised output conv so that eps_theta == 0 at initialisation.
+zero-initialised output conv so that the network's output F == 0 at initialisation.
 
 t is the paper's t in 1..T (LongTensor (B,)), fed as is to the sinusoidal embedding (no t - 1).
+
+Two choices live in the config (and so in every checkpoint's sidecar; old sidecars get the defaults):
+- parametrisation "eps" (DDPM): eps_theta = F(x_t, t). "skip": eps_theta = sqrt(1 - alpha_t) x_t +
+  sqrt(alpha_t) F(x_t, t), exact as alpha_t -> 0 whatever F is; F is then the v-prediction of Salimans &
+  Ho (2022). Either way the model is an eps-model trained with L_simple (notebooks/06).
+- num_classes > 0: a class-conditional model eps_theta(x_t, t, y), a label embedding added to the time
+  embedding; label num_classes is the "null" label of the unconditional model (classifier-free guidance,
+  notebooks/09). y=None means the null label.
 """
 
 import math
@@ -14,6 +22,9 @@ from dataclasses import asdict, dataclass, fields
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+PARAMETRISATIONS = ("eps", "skip")
 
 
 @dataclass
@@ -30,6 +41,8 @@ class UNetConfig:
     T: int = 1000  # largest t accepted
     num_groups: int = 8  # GroupNorm groups
     num_heads: int = 1  # attention heads
+    parametrisation: str = "eps"  # "eps": eps_theta = F; "skip": eps_theta = sqrt(1 - alpha_t) x_t + sqrt(alpha_t) F
+    num_classes: int = 0  # 0: unconditional; > 0: labels 0..num_classes-1, and num_classes is the null label
 
     def __post_init__(self):
         self.channel_mults = tuple(self.channel_mults)  # JSON gives lists
@@ -52,6 +65,10 @@ class UNetConfig:
                     f"channels {ch} (= base_channels * {mult}) must be divisible by "
                     f"num_groups={self.num_groups} and num_heads={self.num_heads}."
                 )
+        if self.parametrisation not in PARAMETRISATIONS:
+            raise ValueError(f"unknown parametrisation {self.parametrisation!r}; allowed: {', '.join(PARAMETRISATIONS)}.")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0: unconditional), got {self.num_classes}.")
         if self.in_channels < 1 or self.num_res_blocks < 1 or self.T < 1 or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"need in_channels, num_res_blocks, T >= 1 and 0 <= dropout < 1, got {self}.")
 
@@ -142,14 +159,25 @@ class Upsample(nn.Module):
 
 
 class UNet(nn.Module):
-    """Noise predictor eps_theta(x_t, t) -> eps of the same shape as x_t, (B, C, H, W)."""
+    """Noise predictor eps_theta(x_t, t[, y]) -> eps of the same shape as x_t, (B, C, H, W).
 
-    def __init__(self, config: UNetConfig):
+    alpha_bar (T+1,) is the training schedule; the "skip" parametrisation needs it (it is not saved
+    in the state_dict: `models.load_model` rebuilds it from the sidecar).
+    """
+
+    def __init__(self, config: UNetConfig, alpha_bar: torch.Tensor | None = None):
         super().__init__()
         self.config = cfg = config
+        if cfg.parametrisation == "skip":
+            if alpha_bar is None or tuple(alpha_bar.shape) != (cfg.T + 1,):
+                got = None if alpha_bar is None else tuple(alpha_bar.shape)
+                raise ValueError(f"the skip parametrisation needs alpha_bar of shape (T+1,) = ({cfg.T + 1},), got {got}.")
+            self.register_buffer("alpha_bar", torch.as_tensor(alpha_bar, dtype=torch.float32), persistent=False)
         ch = cfg.base_channels
         temb_dim = 4 * ch
         self.time_mlp = nn.Sequential(nn.Linear(ch, temb_dim), nn.SiLU(), nn.Linear(temb_dim, temb_dim))
+        # one extra row: label num_classes is the null label (the unconditional model)
+        self.label_emb = nn.Embedding(cfg.num_classes + 1, temb_dim) if cfg.num_classes > 0 else None
         self.conv_in = nn.Conv2d(cfg.in_channels, ch, 3, padding=1)
 
         def block(in_ch, out_ch, res):
@@ -185,11 +213,11 @@ class UNet(nn.Module):
 
         self.norm_out = nn.GroupNorm(cfg.num_groups, ch)
         self.conv_out = nn.Conv2d(ch, cfg.in_channels, 3, padding=1)
-        nn.init.zeros_(self.conv_out.weight)  # eps_theta == 0 at initialisation
+        nn.init.zeros_(self.conv_out.weight)  # F == 0 at initialisation
         nn.init.zeros_(self.conv_out.bias)
 
-    def check_inputs(self, x: torch.Tensor, t: torch.Tensor) -> None:
-        """Raise ValueError on bad shapes or dtypes; t's range is checked only for CPU tensors (no GPU sync)."""
+    def check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """Raise ValueError on bad shapes or dtypes; t's and y's ranges are checked only for CPU tensors (no GPU sync)."""
         cfg = self.config
         expected = (cfg.in_channels, cfg.image_size, cfg.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
@@ -200,11 +228,24 @@ class UNet(nn.Module):
             raise ValueError(f"t must be an integer (Long) tensor holding the paper's t in 1..T, got dtype {t.dtype}.")
         if t.device.type == "cpu" and t.numel() > 0 and (int(t.min()) < 1 or int(t.max()) > cfg.T):
             raise ValueError(f"t must lie in 1..T = 1..{cfg.T}, got values in {int(t.min())}..{int(t.max())}.")
+        if y is None:
+            return
+        if cfg.num_classes == 0:
+            raise ValueError("this model is unconditional (num_classes = 0): call it without a label y.")
+        if y.ndim != 1 or y.shape[0] != x.shape[0] or y.is_floating_point() or y.dtype == torch.bool:
+            raise ValueError(f"y must be an integer tensor of shape (B,) = ({x.shape[0]},), got {tuple(y.shape)} {y.dtype}.")
+        if y.device.type == "cpu" and y.numel() > 0 and (int(y.min()) < 0 or int(y.max()) > cfg.num_classes):
+            raise ValueError(f"labels must lie in 0..{cfg.num_classes} ({cfg.num_classes} is the null label), "
+                             f"got values in {int(y.min())}..{int(y.max())}.")
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        self.check_inputs(x, t)
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_inputs(x, t, y)
         emb = timestep_embedding(t, self.config.base_channels).to(x.dtype)  # (B, base) float32 -> activation dtype
         temb = self.time_mlp(emb)  # (B, 4 * base)
+        if self.label_emb is not None:
+            if y is None:  # the unconditional model: null label
+                y = torch.full_like(t, self.config.num_classes)
+            temb = temb + self.label_emb(y)  # (B, 4 * base)
 
         h = self.conv_in(x)  # (B, base, H, W)
         skips = [h]
@@ -227,7 +268,11 @@ class UNet(nn.Module):
                 if layer["attn"] is not None:
                     h = layer["attn"](h)
 
-        return self.conv_out(F.silu(self.norm_out(h)))  # (B, C, H, W)
+        out = self.conv_out(F.silu(self.norm_out(h)))  # (B, C, H, W): F(x_t, t)
+        if self.config.parametrisation == "skip":  # eps = sqrt(1 - alpha_t) x_t + sqrt(alpha_t) F, F = v
+            a = self.alpha_bar[t].to(x.dtype)[:, None, None, None]  # (B, 1, 1, 1)
+            out = (1 - a).sqrt() * x + a.sqrt() * out
+        return out
 
 
 def count_parameters(model: nn.Module) -> int:
