@@ -135,25 +135,35 @@ def ddpm_sample(eps_model, x_T, alpha_bar, generator=None, *, progress=False):
 
 
 @torch.no_grad()
-def encode(eps_model, x0, alpha_bar, tau, *, progress=False):
-    """Deterministic inversion x_0 -> x_{tau_S}: the eta = 0 update run forwards, 0 -> tau_1 -> ... -> tau_S. notebooks/05.
+def encode(eps_model, x0, alpha_bar, tau, *, iters=0, progress=False):
+    """Deterministic inversion x_0 -> x_{tau_S} by the eta = 0 update run forwards, 0 -> tau_1 -> ... -> tau_S. notebooks/05.
 
-    The step from s to t is eq. (12) with eta = 0 read from s to t (eq. 13's Euler step in reverse);
-    it evaluates the network at the state it starts from and at the time t it goes to, so that the
-    encoding and the decoding step between s and t use the same network time and no call needs t = 0.
-    The reconstruction error of `sample(encode(x0))` vanishes as S grows.
+    Decoding from t to s (eq. 12, eta = 0) maps x_t to x_s = sqrt(alpha_s) x0_hat + sqrt(1 - alpha_s) eps(x_t, t).
+    Inverting it exactly means solving for x_t given x_s, an implicit equation since eps is taken at x_t:
+
+        x_t = sqrt(alpha_t / alpha_s) (x_s - sqrt(1 - alpha_s) e) + sqrt(1 - alpha_t) e,  e = eps(x_t, t).
+
+    iters = 0 (the usual DDIM inversion): e = eps(x_s, t), the network at the state the step starts from
+    with the label of the time it goes to; neither explicit nor implicit Euler, and no call needs t = 0.
+    iters = K > 0: then K fixed-point iterations x_t <- RHS(eps(x_t, t)), so that `sample(..., eta=0)` on
+    the same tau inverts the result as K grows (exact inversion). Network calls: S (K + 1).
     """
     T = check_alpha_bar(alpha_bar)
     tau = check_tau(tau, T)
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
+        raise ValueError(f"iters must be an integer >= 0 (0: the usual DDIM inversion), got {iters!r}")
     ab = alpha_bar.detach().cpu().double().tolist()
     x = x0
     t_batch = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     for s, t in _progress(list(zip([0] + tau[:-1].tolist(), tau.tolist())), progress, "DDIM encoding"):
-        eps = eps_model(x, t_batch.fill_(t))
-        if eps.shape != x.shape:
-            raise ValueError(f"eps_model returned shape {tuple(eps.shape)} for input {tuple(x.shape)}; they must match")
-        x0_hat = (x - (1 - ab[s]) ** 0.5 * eps) / ab[s] ** 0.5
-        x = ab[t] ** 0.5 * x0_hat + (1 - ab[t]) ** 0.5 * eps
+        x_s, x_t = x, x  # x_t: the point where eps is evaluated (the start x_s for the first guess)
+        for _ in range(iters + 1):
+            eps = eps_model(x_t, t_batch.fill_(t))
+            if eps.shape != x.shape:
+                raise ValueError(f"eps_model returned shape {tuple(eps.shape)} for input {tuple(x.shape)}; they must match")
+            x0_hat = (x_s - (1 - ab[s]) ** 0.5 * eps) / ab[s] ** 0.5
+            x_t = ab[t] ** 0.5 * x0_hat + (1 - ab[t]) ** 0.5 * eps
+        x = x_t
     return x
 
 

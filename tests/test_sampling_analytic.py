@@ -154,3 +154,32 @@ def test_encode_then_decode_error_shrinks_with_S():
         errs[S] = float(((rec - x0) ** 2).mean())
     assert errs[10] > errs[40] > errs[160]
     assert errs[160] < errs[10] / 8, errs  # 16x more steps; first order would give about 1/16 in error
+
+
+def test_exact_inversion_reaches_round_off():
+    """encode(iters=K) solves each step's implicit equation by fixed-point iteration: decoding with eta = 0 gives
+    x0 back, with an error that falls geometrically in K down to round-off, faster for smaller steps."""
+    x0 = DATA.sample(200, torch.Generator().manual_seed(4))
+    rates = {}
+    for S in [10, 50]:
+        tau = schedules.timesteps(T, S, "uniform")
+        errs = []
+        for K in [0, 1, 2, 3, 4, 48]:
+            x_T = samplers.encode(DATA.eps_model, x0, ALPHA_BAR, tau, iters=K)
+            errs.append(float((samplers.sample(DATA.eps_model, x_T, ALPHA_BAR, tau) - x0).abs().max()))
+        assert errs[0] > 1e-3, errs  # the usual inversion (K = 0) is not exact
+        assert all(b < a for a, b in zip(errs[:4], errs[1:5])), errs  # every iteration helps
+        assert errs[-1] < 1e-12, errs  # the fixed point inverts the sampler to round-off
+        rates[S] = (errs[4] / errs[0]) ** (1 / 4)  # mean contraction per iteration
+    assert rates[50] < rates[10] < 1, rates  # the contraction factor shrinks with the step size
+
+
+def test_exact_inversion_counts_calls_and_rejects_bad_iters():
+    calls = []
+    model = lambda x, t: calls.append(1) or DATA.eps_model(x, t)  # noqa: E731
+    x0 = DATA.sample(4, torch.Generator().manual_seed(5))
+    samplers.encode(model, x0, ALPHA_BAR, schedules.timesteps(T, 7, "uniform"), iters=3)
+    assert len(calls) == 7 * (3 + 1)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="iters must be an integer >= 0"):
+            samplers.encode(DATA.eps_model, x0, ALPHA_BAR, schedules.timesteps(T, 7, "uniform"), iters=bad)
