@@ -1,11 +1,13 @@
 """Forward processes: q(x_t | x_0) (eq. 4), the non-Markovian q_sigma (eqs. 7-8), x0/eps/v conversions.
 
-Introduced in notebooks/01 (marginals) and notebooks/02 (q_sigma). Every `alpha_*` argument is the
+Introduced in notebooks/01 (marginals) and notebooks/02 (q_sigma); v-prediction in notebooks/06 and notebooks/08. Every `alpha_*` argument is the
 paper's alpha (DDPM's alpha-bar): a Python float, or a tensor that broadcasts against x, e.g. a 0-d
 tensor for one t, or `append_dims(alpha_bar[t], x.ndim)` for one t per sample.
 """
 
 import torch
+
+from .schedules import check_alpha_bar
 
 
 def append_dims(a, ndim):
@@ -93,18 +95,56 @@ def eps_from_x0(x_t, x0, alpha_t):
 
 
 def v_from_eps(x_t, eps, alpha_t):
-    """v = sqrt(alpha_t) eps - sqrt(1 - alpha_t) x_0 (Salimans & Ho 2022) from an eps prediction. notebooks/02."""
+    """v = sqrt(alpha_t) eps - sqrt(1 - alpha_t) x_0 (Salimans & Ho 2022) from an eps prediction. notebooks/06, notebooks/08."""
     alpha_t = coef(alpha_t, x_t)
     return alpha_t.sqrt() * eps - (1 - alpha_t).sqrt() * x0_from_eps(x_t, eps, alpha_t)
 
 
 def eps_from_v(x_t, v, alpha_t):
-    """eps = sqrt(1 - alpha_t) x_t + sqrt(alpha_t) v, the inverse of `v_from_eps`. notebooks/02."""
+    """eps = sqrt(1 - alpha_t) x_t + sqrt(alpha_t) v, the inverse of `v_from_eps` (the U-Net's skip output). notebooks/06, notebooks/08."""
     alpha_t = coef(alpha_t, x_t)
     return (1 - alpha_t).sqrt() * x_t + alpha_t.sqrt() * v
 
 
 def x0_from_v(x_t, v, alpha_t):
-    """x_0 = sqrt(alpha_t) x_t - sqrt(1 - alpha_t) v. notebooks/02."""
+    """x_0 = sqrt(alpha_t) x_t - sqrt(1 - alpha_t) v: defined even at alpha_t = 0, unlike eq. (9). notebooks/08."""
     alpha_t = coef(alpha_t, x_t)
     return alpha_t.sqrt() * x_t - (1 - alpha_t).sqrt() * v
+
+
+ZERO_SNR_MESSAGE = (
+    "tau visits a t with alpha_bar[t] = 0 (zero terminal SNR), where an eps-model cannot predict x_0: x_t = eps "
+    "carries no information about x_0 and eq. (9) would divide by sqrt(alpha_t) = 0. Use a v-prediction model "
+    "wrapped by forward.eps_model_from_v(v_model, alpha_bar) (or any eps-model with an x0_model(x_t, t) method), "
+    "or a tau whose last element is below T.")
+
+
+def eps_model_from_v(v_model, alpha_bar):
+    """An eps-model from a v-prediction model v_model(x_t, t): eps = sqrt(1 - alpha_t) x_t + sqrt(alpha_t) v. notebooks/08.
+
+    The returned function also carries `x0_model(x_t, t)` = sqrt(alpha_t) x_t - sqrt(1 - alpha_t) v. It is what
+    samplers and solvers call at alpha_t = 0 (zero terminal SNR): there x_t = eps, so the eps interface says
+    nothing about x_0 while the v-model still predicts it (x_0 = -v). See `require_x0_model`.
+    """
+    check_alpha_bar(alpha_bar)
+    alpha_bar = alpha_bar.detach().to(torch.float64)  # (T+1,)
+
+    def alpha_at(t, x_t):  # (B, 1, ..., 1) alpha_bar[t] per sample, in x_t's dtype
+        return append_dims(alpha_bar.to(x_t.device)[t], x_t.ndim).to(x_t.dtype)
+
+    def eps_model(x_t, t):
+        return eps_from_v(x_t, v_model(x_t, t), alpha_at(t, x_t))
+
+    def x0_model(x_t, t):
+        return x0_from_v(x_t, v_model(x_t, t), alpha_at(t, x_t))
+
+    eps_model.x0_model = x0_model
+    return eps_model
+
+
+def require_x0_model(eps_model):
+    """The `x0_model(x_t, t)` an eps-model must carry to be sampled from alpha_t = 0, or a ValueError saying why. notebooks/08."""
+    x0_model = getattr(eps_model, "x0_model", None)
+    if not callable(x0_model):
+        raise ValueError(ZERO_SNR_MESSAGE)
+    return x0_model

@@ -50,10 +50,30 @@ def alpha_bars(betas):
     betas = torch.as_tensor(betas, dtype=torch.float64)
     if betas.ndim != 1 or betas.numel() < 1:
         raise ValueError(f"betas must be a non-empty 1-D tensor, got shape {tuple(betas.shape)}")
-    if not bool(((betas > 0) & (betas < 1)).all()):
-        raise ValueError("every beta_t must lie in the open interval (0, 1)")
+    inner, last = betas[:-1], betas[-1]  # only beta_T may reach 1 (zero terminal SNR, alpha_T = 0)
+    if not bool(((inner > 0) & (inner < 1)).all()) or not 0 < float(last) <= 1:
+        raise ValueError("every beta_t must lie in the open interval (0, 1); only the last, beta_T, may equal 1 "
+                         "(zero terminal SNR, see rescale_zero_terminal_snr)")
     one = torch.ones(1, dtype=torch.float64, device=betas.device)
     return torch.cat([one, torch.cumprod(1 - betas, dim=0)])  # (T+1,)
+
+
+def rescale_zero_terminal_snr(betas):
+    """Betas (T,) float64 rescaled to zero terminal SNR, alpha_T = 0 exactly (Lin et al. 2024, Algorithm 1). notebooks/08.
+
+    Lin et al., "Common Diffusion Noise Schedules and Sample Steps are Flawed" (WACV 2024):
+    sqrt(alpha_t) is shifted by -sqrt(alpha_T) and scaled so that sqrt(alpha_1) keeps its value:
+    sqrt(alpha_t)' = (sqrt(alpha_t) - sqrt(alpha_T)) sqrt(alpha_1) / (sqrt(alpha_1) - sqrt(alpha_T)), an affine map.
+    Then beta_T = 1 and x_T = eps exactly: an eps-model cannot predict x_0 at t = T, so sample such a schedule
+    with a v-model (forward.eps_model_from_v) or with a tau that stops below T.
+    """
+    sqrt_ab = alpha_bars(betas)[1:].sqrt()  # (T,) sqrt(alpha_t), t = 1..T
+    first, last = float(sqrt_ab[0]), float(sqrt_ab[-1])
+    if not first > last:
+        raise ValueError("rescale_zero_terminal_snr needs alpha_1 > alpha_T (T >= 2 and a decreasing schedule)")
+    sqrt_ab = (sqrt_ab - last) * (first / (first - last))  # (T,) affine: [0] unchanged, [-1] = 0 exactly
+    ab = torch.cat([torch.ones(1, dtype=torch.float64, device=sqrt_ab.device), sqrt_ab**2])  # (T+1,)
+    return 1 - ab[1:] / ab[:-1]  # (T,) beta_t = 1 - alpha_t / alpha_{t-1}; beta_T = 1
 
 
 def snr(alpha_bar):
@@ -111,13 +131,19 @@ def check_tau(tau, T):
 
 
 def check_alpha_bar(alpha_bar):
-    """Return T after checking alpha_bar is a 1-D tensor of length T + 1 with alpha_bar[0] = 1 and values in (0, 1) after."""
+    """Return T after checking alpha_bar is a 1-D tensor of length T + 1 with alpha_bar[0] = 1 and values in (0, 1) after.
+
+    The one exception is alpha_bar[T] = 0 (zero terminal SNR, `rescale_zero_terminal_snr`); samplers then need a
+    model that predicts x_0 at t = T (see forward.eps_model_from_v).
+    """
     if not torch.is_tensor(alpha_bar) or alpha_bar.ndim != 1 or alpha_bar.numel() < 2:
         raise ValueError("alpha_bar must be a 1-D tensor of length T + 1 from schedules.alpha_bars (alpha_bar[0] = 1)")
     if not math.isclose(float(alpha_bar[0]), 1.0, abs_tol=1e-12):
         raise ValueError(f"alpha_bar[0] must be 1 (t = 0 is data), got {float(alpha_bar[0])}; did you pass alpha_bar[1:]?")
-    if not bool(((alpha_bar[1:] > 0) & (alpha_bar[1:] < 1)).all()):
-        raise ValueError("alpha_bar[t] must lie in the open interval (0, 1) for t = 1..T")
+    inner, last = alpha_bar[1:-1], float(alpha_bar[-1])
+    if not bool(((inner > 0) & (inner < 1)).all()) or not 0 <= last < 1:
+        raise ValueError("alpha_bar[t] must lie in the open interval (0, 1) for t = 1..T; only alpha_bar[T] may be 0 "
+                         "(zero terminal SNR)")
     return alpha_bar.numel() - 1
 
 

@@ -130,6 +130,39 @@ def test_check_tau_bad_input(tau, match):
 
 def test_bad_betas():
     with pytest.raises(ValueError, match="open interval"):
-        schedules.alpha_bars(torch.tensor([0.1, 1.0]))
+        schedules.alpha_bars(torch.tensor([1.0, 0.1]))  # beta = 1 only at t = T (zero terminal SNR)
+    with pytest.raises(ValueError, match="open interval"):
+        schedules.alpha_bars(torch.tensor([0.1, 1.5]))
     with pytest.raises(ValueError, match="beta_start"):
         schedules.linear_betas(100, beta_start=0.02, beta_end=1e-4)
+
+
+@pytest.mark.parametrize("make", [schedules.linear_betas, schedules.cosine_betas])
+def test_rescale_zero_terminal_snr(make):
+    """Lin et al. (2024), Algorithm 1: sqrt(alpha_t) shifted and scaled so that alpha_T = 0 and alpha_1 is kept."""
+    betas = make(T=1000)
+    new = schedules.rescale_zero_terminal_snr(betas)
+    assert new.dtype == torch.float64 and new.shape == (1000,)
+    assert float(new[-1]) == 1.0 and bool(((new[:-1] > 0) & (new[:-1] < 1)).all())
+    old_ab, new_ab = schedules.alpha_bars(betas), schedules.alpha_bars(new)
+    assert float(new_ab[-1]) == 0.0 and float(new_ab[0]) == 1.0
+    assert bool((new_ab[1:] < new_ab[:-1]).all()), "alpha_t still decreases strictly"
+    assert float(new_ab[1]) == pytest.approx(float(old_ab[1]), rel=1e-14)
+    # sqrt(alpha_t) is an affine function of the original sqrt(alpha_t), t = 1..T
+    x, y = old_ab[1:].sqrt(), new_ab[1:].sqrt()
+    slope = (y[0] - y[-1]) / (x[0] - x[-1])
+    torch.testing.assert_close(y, y[-1] + slope * (x - x[-1]), rtol=0, atol=1e-14)
+    assert float(slope) > 1  # stretched: every alpha_t with 1 < t < T moves down
+    torch.testing.assert_close(schedules.rescale_zero_terminal_snr(new), new, rtol=0, atol=1e-15)  # idempotent
+    assert schedules.check_alpha_bar(new_ab) == 1000
+    assert float(schedules.snr(new_ab)[-1]) == 0.0
+
+
+def test_zero_alpha_bar_only_at_T():
+    ab = schedules.alpha_bars(schedules.rescale_zero_terminal_snr(schedules.linear_betas(10)))
+    bad = ab.clone()
+    bad[5] = 0.0
+    with pytest.raises(ValueError, match="only alpha_bar\\[T\\] may be 0"):
+        schedules.check_alpha_bar(bad)
+    with pytest.raises(ValueError, match="alpha_1 > alpha_T"):
+        schedules.rescale_zero_terminal_snr(torch.tensor([0.5], dtype=torch.float64))
