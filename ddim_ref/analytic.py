@@ -65,6 +65,95 @@ class Gaussian:
         z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64, device=self.mean.device)
         return (self.mean + (z * self._lam.sqrt()) @ self._U.T).to(dtype)
 
+    def sampler_moments(self, tau, eta=0.0, *, use_sigma_hat=False, start="standard", eps_scale=1.0):
+        """Exact mean (D,) and covariance (D, D) of `samplers.sample(self.eps_model, x_T, ...)`, eq. (12). notebooks/07.
+
+        eps* is affine in x_t, so every step maps a Gaussian to a Gaussian; in the eigenbasis of Sigma each
+        coordinate evolves on its own: y_s = A y_t + b + sigma_noise z. start: "standard" x_T ~ N(0, I) (as
+        the course samples; keeps the prior mismatch) or "exact" x_T ~ q(x_{tau_S}) (discretisation error only).
+        Same coefficients as `samplers.sample` (sigma-hat: direction from sigma_t(eta = 1), no noise into t = 0).
+        eps_scale: a float or a function of t returning a float or a (D,) tensor: the sampler then uses an inexact
+        predictor that scales eps* by that factor, per eigen-direction of Sigma for a tensor (U diag(s) U^T eps*).
+        Its output is still exactly Gaussian: what fresh noise forgives, in closed form (notebooks/07).
+        """
+        mu, var = self._sampler_eigen_moments(tau, eta, use_sigma_hat, start, eps_scale)
+        return self._U @ mu, (self._U * var) @ self._U.T
+
+    def sampler_w2_kl(self, tau, eta=0.0, *, use_sigma_hat=False, start="standard", eps_scale=1.0):
+        """W2 and KL(samples || data) of the exact sampler output (`sampler_moments`) against N(m, Sigma). notebooks/07.
+
+        Both Gaussians share Sigma's eigenvectors, so with eigenvalues v_i (samples) and lam_i (data) and the
+        mean difference d in that basis: W2^2 = |d|^2 + sum (sqrt(v_i) - sqrt(lam_i))^2 and
+        KL = sum (v_i / lam_i - 1 - log(v_i / lam_i) + d_i^2 / lam_i) / 2 (tested against metrics' general formulas).
+        """
+        mu, var = self._sampler_eigen_moments(tau, eta, use_sigma_hat, start, eps_scale)
+        d, lam = mu - self._U.T @ self.mean, self._lam  # (D,), (D,)
+        w2 = float(((d**2).sum() + ((var.sqrt() - lam.sqrt()) ** 2).sum()).sqrt())
+        kl = float(0.5 * (var / lam - 1 - (var / lam).log() + d**2 / lam).sum())
+        return w2, kl
+
+    def ode_solution(self, x, t_from, t_to):
+        """Exact flow of the DDIM ODE (eq. 14) with eps*, x (B, D) at t_from -> (B, D) at t_to, t in 0..T. notebooks/08.
+
+        The flow keeps the standardised eigen-coordinates z = U^T (x_t - sqrt(a_t) m) / sqrt(a_t lam + 1 - a_t) fixed
+        (notebooks/05: in x_bar = x / sqrt(a), x_bar - m scales by sqrt((lam + sigma^2) / (lam + sigma_0^2))), so
+        x_{t_to} = sqrt(a) m + U diag(sqrt(a lam + 1 - a)) z with a = alpha_bar[t_to]. Also valid at a = 0 (zero
+        terminal SNR: z = U^T x_T) and at t = 0 (data), in both directions (sampling and encoding).
+        """
+        x64 = _check_x(x, (self.dim,)).to(torch.float64)
+        a0, a1 = (float(self.alpha_bar[_check_t_int(t, self.T)]) for t in (t_from, t_to))
+        lam, U, m = (v.to(x64.device) for v in (self._lam, self._U, self.mean))
+        z = ((x64 - a0**0.5 * m) @ U) / (a0 * lam + 1 - a0).sqrt()  # (B, D), unchanged along the flow
+        return (a1**0.5 * m + (z * (a1 * lam + 1 - a1).sqrt()) @ U.T).to(x.dtype)
+
+    def x0_mean(self, x_t, t):
+        """E[x_0 | x_t] = m + sqrt(a) Sigma cov_t^{-1} (x_t - sqrt(a) m) (Tweedie), (B, D); t in 0..T, also at a = 0. notebooks/08.
+
+        Unlike eq. (9), (x_t - sqrt(1 - a) eps*) / sqrt(a), it stays finite at alpha_T = 0 (zero terminal SNR), where x_t
+        says nothing about x_0 and E[x_0 | x_t] = m.
+        """
+        x, a = self._inputs(x_t, t, allow_zero=True)
+        y, var = self._eigen_coords(x, a)  # (B, D), (B, D)
+        gain = a.sqrt()[:, None] * self._lam.to(x.device) / var  # (B, D) sqrt(a) lam / (a lam + 1 - a)
+        return (self.mean.to(x.device) + (gain * y) @ self._U.to(x.device).T).to(x_t.dtype)
+
+    def v_model(self, x_t, t):
+        """The exact v*(x_t, t) = sqrt(a) eps* - sqrt(1 - a) E[x_0 | x_t] (Salimans & Ho 2022), (B, D); -m at a = 0. notebooks/08.
+
+        Wrap it with forward.eps_model_from_v(v_model, alpha_bar) to sample a zero-terminal-SNR schedule from t = T.
+        """
+        eps = self.eps_model(x_t, t).to(torch.float64)  # (B, D); = x_t where a = 0
+        a = self.alpha_bar.to(x_t.device)[_check_t(t, x_t.shape[0], self.T, x_t.device, False)][:, None]  # (B, 1)
+        return (a.sqrt() * eps - (1 - a).sqrt() * self.x0_mean(x_t, t).to(torch.float64)).to(x_t.dtype)
+
+    def _sampler_eigen_moments(self, tau, eta, use_sigma_hat, start, eps_scale=1.0):
+        """Mean (D,) and variances (D,) of the sampler output in the eigenbasis of Sigma (see sampler_moments)."""
+        from .samplers import ddim_sigma, sigma_hat
+        from .schedules import check_tau
+
+        tau = check_tau(tau, self.T)
+        if start not in ("standard", "exact"):
+            raise ValueError(f"start must be 'standard' (x_T ~ N(0, I)) or 'exact' (x_T ~ q(x_tau_S)), got {start!r}")
+        ab = self.alpha_bar.tolist()
+        lam, m = self._lam, self._U.T @ self.mean  # (D,), (D,) the data in the eigenbasis
+        ts = tau.flip(0).tolist()
+        a_T = ab[ts[0]]
+        mu = a_T**0.5 * m if start == "exact" else torch.zeros_like(m)  # (D,)
+        var = a_T * lam + 1 - a_T if start == "exact" else torch.ones_like(lam)  # (D,)
+        for t, s in zip(ts, ts[1:] + [0]):
+            a, a_s = ab[t], ab[s]
+            if use_sigma_hat:
+                noise, direction = (sigma_hat(a, a_s) if s > 0 else 0.0), ddim_sigma(a, a_s, 1.0)
+            else:
+                noise = direction = ddim_sigma(a, a_s, float(eta))
+            k = (1 - a) ** 0.5 / (a * lam + 1 - a)  # (D,) eps* = k (y - sqrt(a) m)
+            k = k * (eps_scale(t) if callable(eps_scale) else eps_scale)  # an inexact predictor: eps_scale * eps*
+            g = max(1 - a_s - direction**2, 0.0) ** 0.5 - (a_s * (1 - a) / a) ** 0.5  # coefficient of eps in x_s
+            A = (a_s / a) ** 0.5 + g * k  # (D,)
+            mu = A * mu - g * k * a**0.5 * m
+            var = A**2 * var + noise**2
+        return mu, var
+
     def _inputs(self, x, t, allow_zero):
         """x as float64 (B, D) and a = alpha_bar[t] (B,), after checking shapes and t."""
         x = _check_x(x, (self.dim,))
@@ -83,9 +172,13 @@ class Gaussian:
 
 
 class GaussianMixture:
-    """p_data = sum_k w_k N(m_k, Sigma_k) in R^D with the exact eps* of its diffused marginals. notebooks/03."""
+    """p_data = sum_k w_k N(m_k, Sigma_k) in R^D with the exact eps* of its diffused marginals. notebooks/03.
 
-    def __init__(self, weights, means, covs, alpha_bar):
+    labels (K,): the class of each component, for the class-conditional eps* of notebooks/09; by default
+    component k has label k. Classes are 0..C-1, every class needs a component.
+    """
+
+    def __init__(self, weights, means, covs, alpha_bar, labels=None):
         self.weights = _float64(weights, "weights")  # (K,)
         self.means = _float64(means, "means")  # (K, D)
         if self.weights.ndim != 1 or self.weights.numel() < 1:
@@ -101,6 +194,7 @@ class GaussianMixture:
         self.covs = torch.stack([_spd(c, self.dim, f"covs[{k}]") for k, c in enumerate(covs)])  # (K, D, D)
         self.alpha_bar = _check_alpha_bar(alpha_bar)  # (T+1,)
         self._lam, self._U = torch.linalg.eigh(self.covs)  # (K, D), (K, D, D): Sigma_k = U_k diag(lam_k) U_k^T
+        self.labels = _check_labels(labels, K)  # (K,) class of each component
 
     @property
     def dim(self):
@@ -152,6 +246,56 @@ class GaussianMixture:
     def sample(self, n, generator=None, dtype=torch.float64):
         """n independent draws x_0 ~ p_data, shape (n, D). notebooks/03."""
         return self.sample_with_labels(n, generator, dtype)[0]
+
+    # Class conditioning (notebooks/09): p(x | y) is the mixture of the components with label y.
+
+    @property
+    def num_classes(self):
+        """Number of classes C; labels are 0..C-1 and C is the null label (the unconditional model), as in unet.UNet."""
+        return int(self.labels.max()) + 1
+
+    def conditional_eps_model(self, x_t, t, y=None):
+        """eps*(x_t, t | y) = -sqrt(1 - a) grad log q_t(x_t | y); y: int or (B,) in 0..C, None or C = unconditional. notebooks/09.
+
+        The sum over components of `eps_model` restricted to class y's components: r_k(x_t) becomes
+        p(k | x_t, y), the softmax over those components only. A per-sample y may mix labels and the null label.
+        """
+        x, t = self._inputs(x_t, t, allow_zero=False)
+        a = self.alpha_bar.to(x.device)[t]  # (B,)
+        log_joint, solved = self._components(x, a)  # (B, K), (B, K, D)
+        r = torch.softmax(log_joint + self._class_mask(y, x.shape[0], x.device, allow_null=True), dim=1)  # (B, K)
+        return ((1 - a).sqrt()[:, None] * (r[:, :, None] * solved).sum(1)).to(x_t.dtype)
+
+    def class_log_prob(self, x, y, t=0):
+        """log q_t(x | y) = logsumexp_{k: label y} log(w_k N_k(x)) - log p(y) per sample (B,); y: int or (B,) in 0..C-1. notebooks/09."""
+        x64, t = self._inputs(x, t, allow_zero=True)
+        log_joint, _ = self._components(x64, self.alpha_bar.to(x64.device)[t])  # (B, K)
+        mask = self._class_mask(y, x64.shape[0], x64.device, allow_null=False)  # (B, K): 0 or -inf
+        log_p_y = torch.logsumexp(self.weights.to(x64.device).log()[None] + mask, dim=1)  # (B,)
+        return (torch.logsumexp(log_joint + mask, dim=1) - log_p_y).to(x.dtype)
+
+    def class_probabilities(self, x, t=0):
+        """p(y | x_t) (B, C): the responsibilities summed over each class's components (the Bayes classifier). notebooks/09."""
+        r = self.responsibilities(x, t)  # (B, K)
+        out = torch.zeros(r.shape[0], self.num_classes, dtype=r.dtype, device=r.device)
+        return out.index_add_(1, self.labels.to(r.device), r)
+
+    def given(self, y):
+        """The class-y mixture p(x | y) (its components, weights renormalised, all labelled 0) as a GaussianMixture. notebooks/09."""
+        if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < self.num_classes:
+            raise ValueError(f"given(y) takes one class label, an int in 0..{self.num_classes - 1}, got {y!r}")
+        keep = self.labels == y  # (K,)
+        w = self.weights[keep]
+        return GaussianMixture(w / w.sum(), self.means[keep], self.covs[keep], self.alpha_bar, torch.zeros(len(w), dtype=torch.long))
+
+    def _class_mask(self, y, batch, device, allow_null):
+        """(B, K) float64: 0 on the components of class y_b, -inf elsewhere; all 0 for the null label (None or C)."""
+        if y is None and allow_null:
+            return torch.zeros(batch, self.labels.numel(), dtype=torch.float64, device=device)
+        y = _check_y(y, batch, self.num_classes, device, allow_null)  # (B,)
+        keep = self.labels.to(device)[None, :] == y[:, None]  # (B, K)
+        keep = keep | (y == self.num_classes)[:, None]  # the null label keeps every component
+        return torch.zeros(keep.shape, dtype=torch.float64, device=device).masked_fill(~keep, -math.inf)
 
     def _inputs(self, x, t, allow_zero):
         x = _check_x(x, (self.dim,))
@@ -322,6 +466,41 @@ def _check_t_int(t, T):
     if not 0 <= t <= T:
         raise ValueError(f"t must lie in 0..T = 0..{T}, got {t}")
     return t
+
+
+def _check_labels(labels, K):
+    """Component classes as a LongTensor (K,) (default: component k has label k); every class 0..C-1 needs a component."""
+    if labels is None:
+        return torch.arange(K)
+    labels = torch.as_tensor(labels)
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool or labels.shape != (K,):
+        raise ValueError(f"labels must be integers of shape (K,) = ({K},), one class per component, got {labels!r}")
+    labels = labels.long().cpu()
+    if int(labels.min()) < 0:
+        raise ValueError(f"labels must be >= 0, got {labels.tolist()}")
+    if not bool((torch.bincount(labels) > 0).all()):
+        raise ValueError(f"labels must use every class 0..C-1 (C = max + 1) at least once, got {labels.tolist()}")
+    return labels
+
+
+def _check_y(y, batch, C, device, allow_null):
+    """Class labels as a LongTensor (B,); an int or 0-d tensor is broadcast. Classes 0..C-1, and C (null) if allowed."""
+    top = C if allow_null else C - 1
+    allowed = f"0..{C - 1} (the classes)" + (f" or {C} (the null label, also y=None)" if allow_null else "")
+    if y is None:
+        raise ValueError(f"y must be a class label in {allowed}; for the unconditional density use log_prob")
+    if isinstance(y, bool) or not (isinstance(y, int) or torch.is_tensor(y)):
+        raise ValueError(f"y must be an int or an integer tensor of shape (B,) with values in {allowed}, got {y!r}")
+    y = torch.as_tensor(y, device=device)
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise ValueError(f"y must hold integer labels in {allowed}, got dtype {y.dtype}")
+    if y.ndim == 0:
+        y = y.expand(batch)
+    if y.shape != (batch,):
+        raise ValueError(f"y must be an int or have shape (B,) = ({batch},), got {tuple(y.shape)}")
+    if batch and (int(y.min()) < 0 or int(y.max()) > top):
+        raise ValueError(f"labels must lie in {allowed}, got values in {int(y.min())}..{int(y.max())}")
+    return y.long()
 
 
 def _check_n(n):

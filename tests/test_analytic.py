@@ -255,3 +255,91 @@ def test_bad_inputs_raise_value_error():
     with pytest.raises(ValueError, match=r"shape \(B, 2\)"):
         finite.eps_model(torch.zeros(4, 1, 2), 1)
     assert math.isfinite(float(finite.log_prob(x, 1)[0]))
+
+
+# Class-conditional eps* of the mixture (notebooks/09): p(x | y) is the mixture of the components labelled y.
+
+
+def make_labelled_mixture():
+    """Four components in R^2, class 0 has two of them (labels 0, 1, 0, 2)."""
+    weights = torch.tensor([0.2, 0.3, 0.1, 0.4], dtype=F64)
+    means = torch.tensor([[-1.5, 0.0], [1.5, 0.5], [-0.5, 1.5], [0.0, -1.5]], dtype=F64)
+    covs = torch.stack([_spd(2, k, jitter=0.05) * 0.3 for k in range(4)])
+    return analytic.GaussianMixture(weights, means, covs, ALPHA_BAR, labels=[0, 1, 0, 2])
+
+
+def test_conditional_eps_star_is_minus_scaled_conditional_score():
+    """eps*(x_t | y) = -sqrt(1 - a) grad log q_t(x_t | y): autograd of class_log_prob and of the class mixture given(y)."""
+    data = make_labelled_mixture()
+    g = torch.Generator().manual_seed(0)
+    t = torch.randint(1, T + 1, (30,), generator=g)
+    y = torch.randint(0, 3, (30,), generator=g)  # one label per sample
+    x = (torch.randn(30, 2, generator=g, dtype=F64) * 2).requires_grad_()
+    scale = (1 - ALPHA_BAR[t])[:, None].sqrt()
+    eps = data.conditional_eps_model(x.detach(), t, y)
+    (score,) = torch.autograd.grad(data.class_log_prob(x, y, t).sum(), x)
+    torch.testing.assert_close(eps, -scale * score, rtol=1e-10, atol=1e-10)
+    for k in range(3):  # the class-k mixture built on its own, through the unconditional code path
+        sub = data.given(k)
+        (score_k,) = torch.autograd.grad(sub.log_prob(x, t).sum(), x)
+        torch.testing.assert_close(data.conditional_eps_model(x.detach(), t, k), -scale * score_k, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(data.class_log_prob(x.detach(), k, t), sub.log_prob(x.detach(), t), rtol=1e-12, atol=1e-12)
+    # the null label (None or C) is the unconditional eps*, exactly
+    assert torch.equal(data.conditional_eps_model(x.detach(), t), data.eps_model(x.detach(), t))
+    assert torch.equal(data.conditional_eps_model(x.detach(), t, 3), data.eps_model(x.detach(), t))
+
+
+def test_unconditional_eps_star_is_the_posterior_average_of_conditional_ones():
+    """sum_y p(y | x_t) eps*(x_t | y) = eps*(x_t), and log q_t(x) = logsumexp_y (log p(y) + log q_t(x | y)) (Bayes)."""
+    data = make_labelled_mixture()
+    g = torch.Generator().manual_seed(1)
+    t = torch.randint(1, T + 1, (40,), generator=g)
+    x = torch.randn(40, 2, generator=g, dtype=F64) * 2
+    p_y = data.class_probabilities(x, t)  # (B, C)
+    torch.testing.assert_close(p_y.sum(1), torch.ones(40, dtype=F64))
+    average = sum(p_y[:, k:k + 1] * data.conditional_eps_model(x, t, k) for k in range(3))
+    torch.testing.assert_close(average, data.eps_model(x, t), rtol=1e-12, atol=1e-12)
+    prior = torch.tensor([0.3, 0.3, 0.4], dtype=F64)  # p(y): class 0 holds components 0 and 2
+    joint = torch.stack([prior[k].log() + data.class_log_prob(x, k, t) for k in range(3)], dim=1)  # (B, C)
+    torch.testing.assert_close(torch.logsumexp(joint, 1), data.log_prob(x, t), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(torch.softmax(joint, 1), p_y, rtol=1e-12, atol=1e-12)
+
+
+def test_default_labels_one_class_per_component():
+    """Without labels component k is class k: eps*(x_t | k) is the Gaussian eps* of component k alone."""
+    data = make_mixture()
+    assert data.num_classes == 3 and data.labels.tolist() == [0, 1, 2]
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(20, 3, generator=g, dtype=F64) * 2
+    t = torch.randint(1, T + 1, (20,), generator=g)
+    for k in range(3):
+        gauss = analytic.Gaussian(data.means[k], data.covs[k], ALPHA_BAR)
+        torch.testing.assert_close(data.conditional_eps_model(x, t, k), gauss.eps_model(x, t), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(data.class_probabilities(x, t), data.responsibilities(x, t))
+    x32 = x.float()
+    assert data.conditional_eps_model(x32, t, 1).dtype == torch.float32
+
+
+def test_conditional_bad_inputs_raise_value_error():
+    data, x, t = make_labelled_mixture(), torch.zeros(4, 2, dtype=F64), torch.full((4,), 5)
+    args = (data.weights, data.means, data.covs, ALPHA_BAR)
+    with pytest.raises(ValueError, match="every class"):
+        analytic.GaussianMixture(*args, labels=[0, 2, 0, 2])  # class 1 has no component
+    with pytest.raises(ValueError, match=r"shape \(K,\)"):
+        analytic.GaussianMixture(*args, labels=[0, 1, 0])
+    with pytest.raises(ValueError, match=">= 0"):
+        analytic.GaussianMixture(*args, labels=[0, -1, 0, 1])
+    with pytest.raises(ValueError, match="integers"):
+        analytic.GaussianMixture(*args, labels=[0.0, 1.0, 0.0, 2.0])
+    with pytest.raises(ValueError, match=r"0\.\.2 \(the classes\) or 3 \(the null label"):
+        data.conditional_eps_model(x, t, 4)
+    with pytest.raises(ValueError, match=r"0\.\.2 \(the classes\)"):
+        data.class_log_prob(x, 3, t)  # the null label has no class density: use log_prob
+    with pytest.raises(ValueError, match="use log_prob"):
+        data.class_log_prob(x, None, t)
+    with pytest.raises(ValueError, match=r"shape \(B,\)"):
+        data.conditional_eps_model(x, t, torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="integer labels"):
+        data.conditional_eps_model(x, t, torch.zeros(4))
+    with pytest.raises(ValueError, match="one class label"):
+        data.given(3)

@@ -66,6 +66,74 @@ def test_affine_moments_match_the_sampling_loop():
         assert torch.all((x0.T.cov() - cov).abs() < 5 * se_cov), name
 
 
+@pytest.mark.parametrize("name", ["0", "0.2", "1", "sigma-hat"])
+@pytest.mark.parametrize("start", ["prior", "exact"])
+def test_package_sampler_moments_match_the_step_by_step_propagation(name, start):
+    """analytic.Gaussian.sampler_moments (eigenbasis recursion) against the affine maps measured on ddim_step itself."""
+    for tau in (schedules.timesteps(T, 10, "uniform"), schedules.timesteps(T, 37, "quadratic")):
+        mean, cov = output_moments(tau, name, start=start)
+        eta = 0.0 if name == "sigma-hat" else float(name)
+        got_mean, got_cov = DATA.sampler_moments(tau, eta, use_sigma_hat=name == "sigma-hat",
+                                                 start="standard" if start == "prior" else "exact")
+        torch.testing.assert_close(got_mean, mean, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(got_cov, cov, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="start must be"):
+        DATA.sampler_moments(tau, start="prior")
+
+
+def test_scaled_predictor_moments_match_sampling_with_that_predictor():
+    """eps_scale(t) * eps* in sampler_moments is what `sample` does with that predictor (Monte Carlo, SE tolerances)."""
+    scale = lambda t: 0.7 if t > 500 else 1.1  # noqa: E731
+    model = lambda x, t: torch.where(t[:, None] > 500, 0.7, 1.1) * DATA.eps_model(x, t)  # noqa: E731
+    n, tau = 40_000, schedules.timesteps(T, 10, "uniform")
+    g = torch.Generator().manual_seed(7)
+    for eta in (0.0, 1.0):
+        x0 = samplers.sample(model, torch.randn(n, 2, generator=g, dtype=torch.float64), ALPHA_BAR, tau, eta=eta, generator=g)
+        mean, cov = DATA.sampler_moments(tau, eta, eps_scale=scale)
+        assert torch.all((x0.mean(0) - mean).abs() < 5 * (cov.diagonal() / n).sqrt()), eta
+        se_cov = ((cov.diagonal()[:, None] * cov.diagonal()[None, :] + cov**2) / n).sqrt()
+        assert torch.all((x0.T.cov() - cov).abs() < 5 * se_cov), eta
+        _, exact_cov = DATA.sampler_moments(tau, eta)
+        assert ((cov - exact_cov).abs() / se_cov).max() > 20  # the predictor's error is resolved by this test
+
+
+def test_per_direction_scaled_predictor():
+    """A (D,) eps_scale scales eps* along the eigenvectors of Sigma: equal entries act like a float; a general vector
+    matches sampling with U diag(s) U^T eps* (Monte Carlo, SE tolerances)."""
+    tau = schedules.timesteps(T, 10, "uniform")
+    for eta in (0.0, 1.0):
+        m1, c1 = DATA.sampler_moments(tau, eta, eps_scale=lambda t: 0.9 * torch.ones(2, dtype=torch.float64))
+        m2, c2 = DATA.sampler_moments(tau, eta, eps_scale=0.9)
+        torch.testing.assert_close(m1, m2)
+        torch.testing.assert_close(c1, c2)
+    s = torch.tensor([0.8, 1.15], dtype=torch.float64)
+    lam, U = torch.linalg.eigh(COV)
+    M = U @ torch.diag(s) @ U.T  # (2, 2)
+    model = lambda x, t: DATA.eps_model(x, t) @ M.T  # noqa: E731
+    n, g = 40_000, torch.Generator().manual_seed(8)
+    x0 = samplers.sample(model, torch.randn(n, 2, generator=g, dtype=torch.float64), ALPHA_BAR, tau)
+    mean, cov = DATA.sampler_moments(tau, 0.0, eps_scale=lambda t: s)
+    assert torch.all((x0.mean(0) - mean).abs() < 5 * (cov.diagonal() / n).sqrt())
+    se_cov = ((cov.diagonal()[:, None] * cov.diagonal()[None, :] + cov**2) / n).sqrt()
+    assert torch.all((x0.T.cov() - cov).abs() < 5 * se_cov)
+
+
+@pytest.mark.parametrize("name", ["0", "1", "sigma-hat"])
+def test_sampler_w2_kl_match_the_general_formulas(name):
+    """The eigenbasis closed forms of W2 and KL against metrics.gaussian_w2 / gaussian_kl on the full matrices."""
+    from ddim_ref import metrics
+
+    cov3 = torch.tensor([[0.5, 0.2, 0.0], [0.2, 0.3, 0.1], [0.0, 0.1, 0.05]], dtype=torch.float64)
+    data3 = analytic.Gaussian(torch.tensor([0.3, -0.2, 0.1], dtype=torch.float64), cov3, ALPHA_BAR)
+    eta = 0.0 if name == "sigma-hat" else float(name)
+    for start in ("standard", "exact"):
+        tau = schedules.timesteps(T, 10, "uniform")
+        mean, cov = data3.sampler_moments(tau, eta, use_sigma_hat=name == "sigma-hat", start=start)
+        w2, kl = data3.sampler_w2_kl(tau, eta, use_sigma_hat=name == "sigma-hat", start=start)
+        assert w2 == pytest.approx(metrics.gaussian_w2(mean, cov, data3.mean, data3.cov), rel=1e-8)
+        assert kl == pytest.approx(metrics.gaussian_kl(mean, cov, data3.mean, data3.cov), rel=1e-8)
+
+
 FINE = analytic.Gaussian(MEAN, COV, schedules.alpha_bars(schedules.linear_betas(4 * T, 1e-4 / 4, 0.02 / 4)))
 
 
