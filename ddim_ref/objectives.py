@@ -1,4 +1,4 @@
-"""Training objectives: DDPM's simple loss, L_gamma (eq. 5), J_sigma term by term (eq. 11), Theorem 1's gamma.
+"""Training objectives: DDPM's simple loss, L_gamma (eq. 5), J_sigma term by term and by paths (eq. 11), Theorem 1's gamma.
 
 Introduced in notebooks/03. Theorem 1 says J_sigma = L_gamma + C for some gamma > 0 and constant C. With
 f_theta(x_t) = (x_t - sqrt(1 - alpha_t) eps_theta) / sqrt(alpha_t) (eq. 9), p_theta(x_{t-1} | x_t) =
@@ -14,6 +14,11 @@ C = KL(q(x_T|x_0) || N(0, I)) + d/2 log(2 pi sigma_1^2).
 The "sigma" of these functions is a float64 table (T+1,) indexed by the paper's t ([0] unused, 0). Eq. (16)
 gives sigma_1 = 0 for every eta (alpha_0 = 1), which makes the t = 1 decoder a point mass and J_sigma
 infinite; pass `sigma_1` to `sigma_schedule` to choose the decoder's std (e.g. sqrt(beta_1), DDPM's choice).
+
+Eq. (11) itself is an expectation over whole paths of q_sigma; `j_sigma_path` estimates it along sampled paths, without
+the KL step. For an eps-model affine in x_t (e.g. the exact eps* of Gaussian data) p_theta(x_0) is Gaussian:
+`affine_model_marginal` gives its mean and covariance and `affine_model_nll` the exact -log p_theta(x_0), so the gap
+J_sigma - E[-log p_theta(x_0)] (the expected KL between the two path posteriors) can be measured.
 
 Common random numbers: `l_gamma` and `j_sigma_terms` take `eps` of shape (T+1, B, *x0.shape[1:]) where
 eps[t] is the noise of x_t = sqrt(alpha_t) x_0 + sqrt(1 - alpha_t) eps[t]; eps[0] is unused (index t is
@@ -142,6 +147,85 @@ def j_sigma_terms(eps_model, x0, alpha_bar, sigma, eps=None, generator=None):
 def j_sigma(eps_model, x0, alpha_bar, sigma, eps=None, generator=None):
     """J_sigma of eq. (11) per sample (B,): the sum of `j_sigma_terms`. notebooks/03."""
     return j_sigma_terms(eps_model, x0, alpha_bar, sigma, eps, generator).sum(1)
+
+
+def j_sigma_path(eps_model, x0, alpha_bar, sigma, generator=None):
+    """One-path Monte Carlo estimate of eq. (11)'s integrand log q_sigma(x_{1:T}|x_0) - log p_theta(x_{0:T}), per sample (B,). notebooks/03.
+
+    Draws x_T ~ q(x_T|x_0) and x_{t-1} ~ q_sigma(x_{t-1}|x_t, x_0) for t = T..2 (eqs. 4, 6, 7) and sums the log-ratios of
+    the factors of eq. (6) and of p_theta (eq. 10): prior, one term per t >= 2, and -log p_theta(x_0|x_1). Its mean over
+    paths is the KL form `j_sigma` (notebooks/03, section 3); it needs no KL formula, only log densities, and has a larger
+    variance. Noise comes from `generator`.
+    """
+    T = check_alpha_bar(alpha_bar)
+    sigma = _check_sigma(sigma, alpha_bar)  # (T+1,)
+    ab = alpha_bar.detach().double().tolist()
+    B = x0.shape[0]
+    t_batch = torch.empty(B, dtype=torch.long, device=x0.device)
+
+    def draw():
+        return torch.randn(x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
+
+    def predict_x0(x_t, t):  # f_theta of eq. (9)
+        eps_theta = eps_model(x_t, t_batch.fill_(t))
+        if eps_theta.shape != x0.shape:
+            raise ValueError(f"eps_model returned shape {tuple(eps_theta.shape)} for input {tuple(x0.shape)}; they must match")
+        return forward.x0_from_eps(x_t, eps_theta, ab[t])
+
+    mean_T, std_T = forward.q_mean_std(x0, ab[T])
+    x_t = mean_T + std_T * draw()  # x_T ~ q(x_T | x_0), eq. (4)
+    total = _log_normal(x_t, mean_T, float(std_T)) - _log_normal(x_t, torch.zeros_like(x0), 1.0)  # (B,)
+    for t in range(T, 1, -1):
+        s = float(sigma[t])
+        mean_q, _ = forward.q_sigma_mean_std(x_t, x0, ab[t], ab[t - 1], s)  # eq. (7)
+        mean_p, _ = forward.q_sigma_mean_std(x_t, predict_x0(x_t, t), ab[t], ab[t - 1], s)  # eq. (10)
+        x_prev = mean_q + s * draw()
+        # log N(x_prev; mean_q, s^2 I) - log N(x_prev; mean_p, s^2 I): the normalisers cancel
+        total = total + ((mean_q - mean_p) * (2 * x_prev - mean_q - mean_p)).reshape(B, -1).sum(1) / (2 * s**2)
+        x_t = x_prev
+    return total - _log_normal(x0, predict_x0(x_t, 1), float(sigma[1]))  # decoder p_theta(x_0 | x_1), eq. (10)
+
+
+def affine_model_marginal(eps_model, alpha_bar, sigma, shape):
+    """Mean (D,) and covariance (D, D) of p_theta(x_0) (eq. 10) for an eps_model affine in x_t: a linear-Gaussian chain. notebooks/03.
+
+    `shape`: the shape of one x_0 (an int D or a tuple). Each step's mean x_t -> M_t x_t + b_t is read off the model at
+    x_t = 0 and at the unit vectors, and checked at a random point (ValueError if the model is not affine); then
+    mean <- M_t mean + b_t and cov <- M_t cov M_t^T + sigma_t^2 I from N(0, I) at t = T down to t = 1 (float64).
+    """
+    T = check_alpha_bar(alpha_bar)
+    sigma = _check_sigma(sigma, alpha_bar)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    D = math.prod(shape)
+    ab = alpha_bar.detach().double().tolist()
+    dev = alpha_bar.device
+    probe = torch.cat([torch.zeros(1, D, dtype=torch.float64, device=dev), torch.eye(D, dtype=torch.float64, device=dev),
+                       torch.randn(1, D, generator=torch.Generator().manual_seed(0), dtype=torch.float64).to(dev)])  # (D+2, D)
+    mean = torch.zeros(D, dtype=torch.float64, device=dev)
+    cov = torch.eye(D, dtype=torch.float64, device=dev)
+    for t in range(T, 0, -1):
+        x_t = probe.reshape(D + 2, *shape)
+        f = forward.x0_from_eps(x_t, eps_model(x_t, torch.full((D + 2,), t, dtype=torch.long, device=dev)).double(), ab[t])
+        step_mean = f if t == 1 else forward.q_sigma_mean_std(x_t, f, ab[t], ab[t - 1], float(sigma[t]))[0]
+        out = step_mean.reshape(D + 2, D)
+        b, M = out[0], (out[1:D + 1] - out[0]).T  # (D,), (D, D): out[1 + j] - b is column j of M
+        if not torch.allclose(out[D + 1], M @ probe[D + 1] + b, rtol=1e-8, atol=1e-8 * (1 + float(out.abs().max()))):
+            raise ValueError(f"eps_model is not affine in x_t at t = {t}: p_theta(x_0) is not Gaussian, use j_sigma instead")
+        mean, cov = M @ mean + b, M @ cov @ M.T + float(sigma[t]) ** 2 * torch.eye(D, dtype=torch.float64, device=dev)
+    return mean, cov
+
+
+def affine_model_nll(eps_model, x0, alpha_bar, sigma):
+    """Exact -log p_theta(x_0) per sample (B,) of eq. (10)'s chain for an eps_model affine in x_t; J_sigma (eq. 11) bounds it. notebooks/03."""
+    mean, cov = affine_model_marginal(eps_model, alpha_bar, sigma, tuple(x0.shape[1:]))
+    p = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
+    return -p.log_prob(x0.reshape(x0.shape[0], -1).to(torch.float64)).to(x0.dtype)
+
+
+def _log_normal(x, mean, std):
+    """log N(x; mean, std^2 I) per sample (B,), summed over all but the first dim; std a positive float."""
+    d = x[0].numel()
+    return -0.5 * (((x - mean) / std) ** 2).reshape(x.shape[0], -1).sum(1) - d * math.log(std) - 0.5 * d * math.log(2 * math.pi)
 
 
 def _predictions(eps_model, x0, alpha_bar, eps, skip=None):

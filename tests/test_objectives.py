@@ -204,3 +204,60 @@ def test_gaussian_kl_zero_and_monte_carlo():
     assert not torch.allclose(kl, objectives.gaussian_kl(mp, sp, mq, sq))
     with pytest.raises(ValueError, match="std"):
         objectives.gaussian_kl(mq, 0.0, mp, sp)
+
+
+@pytest.mark.parametrize("eta", [0.5, 1.0])
+def test_path_estimate_of_eq11_matches_kl_form(eta):
+    """j_sigma_path (log-density ratios along paths drawn from q_sigma) has the mean of the KL form j_sigma, within 5 SE."""
+    sigma = objectives.sigma_schedule(ALPHA_BAR, eta, sigma_1=SIGMA_1)
+    g = torch.Generator().manual_seed(11)
+    n = 3000
+    x0 = DATA.sample(n, g)
+    for model in (DATA.eps_model, wrong_model, linear_model):
+        path = objectives.j_sigma_path(model, x0, ALPHA_BAR, sigma, generator=g)
+        kl = objectives.j_sigma(model, x0, ALPHA_BAR, sigma, generator=g)
+        d = path - kl  # paired by x_0, independent noise
+        assert path.shape == (n,) and abs(float(d.mean())) < 5 * float(d.std()) / n**0.5
+    with pytest.raises(ValueError, match="sigma_1"):
+        objectives.j_sigma_path(DATA.eps_model, x0[:2], ALPHA_BAR, objectives.sigma_schedule(ALPHA_BAR, 1.0))
+
+
+def _simulate_p_theta(model, sigma, n, g):
+    """x_0 from the generative chain of eq. (10) with a Gaussian decoder of std sigma[1] (not samplers.sample: it stops at f)."""
+    ab = ALPHA_BAR.tolist()
+    x = torch.randn(n, D, generator=g, dtype=F64)
+    for t in range(T, 0, -1):
+        f = forward.x0_from_eps(x, model(x, torch.full((n,), t)), ab[t])
+        mean = f if t == 1 else forward.q_sigma_mean_std(x, f, ab[t], ab[t - 1], float(sigma[t]))[0]
+        x = mean + float(sigma[t]) * torch.randn(n, D, generator=g, dtype=F64)
+    return x
+
+
+def test_affine_model_marginal_matches_simulated_chain():
+    """Mean and covariance of p_theta(x_0) for affine eps-models equal those of simulated chains (5 standard errors)."""
+    sigma = objectives.sigma_schedule(ALPHA_BAR, 1.0, sigma_1=SIGMA_1)
+    g = torch.Generator().manual_seed(12)
+    n = 40_000
+    for model in (DATA.eps_model, wrong_model):
+        mean, cov = objectives.affine_model_marginal(model, ALPHA_BAR, sigma, D)
+        assert mean.shape == (D,) and cov.shape == (D, D) and torch.allclose(cov, cov.T)
+        x = _simulate_p_theta(model, sigma, n, g)
+        se_mean = cov.diagonal().sqrt() / n**0.5
+        assert bool(((x.mean(0) - mean).abs() < 5 * se_mean).all())
+        centred = x - mean
+        prods = centred[:, :, None] * centred[:, None, :]  # (n, D, D)
+        assert bool(((prods.mean(0) - cov).abs() < 5 * prods.std(0) / n**0.5).all())
+
+
+def test_affine_model_nll_is_exact_and_below_j_sigma():
+    """affine_model_nll = -log N(x_0; mean, cov); E[J_sigma - (-log p_theta(x_0))] > 0 (the ELBO gap); a non-affine model is refused."""
+    sigma = objectives.sigma_schedule(ALPHA_BAR, 1.0, sigma_1=SIGMA_1)
+    g = torch.Generator().manual_seed(13)
+    x0 = DATA.sample(2000, g)
+    nll = objectives.affine_model_nll(DATA.eps_model, x0, ALPHA_BAR, sigma)
+    mean, cov = objectives.affine_model_marginal(DATA.eps_model, ALPHA_BAR, sigma, (D,))
+    torch.testing.assert_close(nll, -torch.distributions.MultivariateNormal(mean, cov).log_prob(x0), rtol=1e-12, atol=1e-12)
+    gap = objectives.j_sigma(DATA.eps_model, x0, ALPHA_BAR, sigma, generator=g) - nll
+    assert float(gap.mean()) > 5 * float(gap.std()) / len(gap) ** 0.5
+    with pytest.raises(ValueError, match="not affine"):
+        objectives.affine_model_marginal(lambda x, t: torch.tanh(x), ALPHA_BAR, sigma, D)

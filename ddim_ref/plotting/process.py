@@ -334,3 +334,138 @@ def make_loss_perturbation_figure(deltas, excess, se, predicted=None, xlabel="$\
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def make_log_snr_spacing_figure(T=1000, S=10, spacings=("uniform", "quadratic"), schedule="linear"):
+    """Per-step change of log alpha_t and of log SNR(t), and where each spacing puts tau on the log SNR curve. notebooks/00."""
+    import matplotlib.pyplot as plt
+
+    from .. import schedules as sch
+
+    alpha_bar = _schedule_alpha_bar(schedule, T)
+    log_snr = torch.log(sch.snr(alpha_bar))  # (T+1,), [0] = inf
+    t = np.arange(2, T + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    axes[0].plot(t, (alpha_bar[1:-1].log() - alpha_bar[2:].log()).numpy(),
+                 label=r"$\log\alpha_{t-1} - \log\alpha_t$ ($\approx\beta_t$)")
+    axes[0].plot(t, (log_snr[1:-1] - log_snr[2:]).numpy(), label=r"$\log\mathrm{SNR}(t-1) - \log\mathrm{SNR}(t)$")
+    axes[0].set(xlabel="t", yscale="log", title=f"change per step, {schedule} schedule, T = {T}")
+    axes[0].legend(fontsize=7)
+    ts = np.arange(1, T + 1)
+    axes[1].plot(ts, log_snr[1:].numpy(), color="0.6", lw=1)
+    for k, spacing in enumerate(spacings):
+        tau = sch.timesteps(T, S, spacing)  # (S',)
+        jumps = (log_snr[tau[:-1]] - log_snr[tau[1:]]).numpy()  # log SNR drop between consecutive tau
+        axes[1].plot(tau.numpy(), log_snr[tau].numpy(), "o" if k == 0 else "x", ms=5, color=f"C{k}",
+                     label=f"{spacing}: largest jump {jumps.max():.2f}")
+    axes[1].set(xlabel="t", ylabel=r"$\log\mathrm{SNR}(t)$", title=f"$\\tau$ for S = {S} on the log SNR curve")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def make_variance_extremes_figure(panels, title=None):
+    """Sampler variance of x_t over the true Var q(x_t) along tau, one panel per data set (Ho et al.'s two extremes). notebooks/02.
+
+    `panels`: dict panel title -> dict label -> (ts, ratios), the visited t >= 0 and the variance ratios there.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.3), squeeze=False, sharey=True)
+    for ax, (name, curves) in zip(axes[0], panels.items()):
+        for k, (label, (ts, ratios)) in enumerate(curves.items()):
+            ax.plot(np.asarray(ts), np.asarray(ratios), marker="ox+sd"[k % 5], ms=4, lw=1.1, label=label)
+        ax.axhline(1.0, color="black", lw=0.8, ls=":")
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(0, 1.3 * max(max(np.asarray(ts)) for ts, _ in curves.values()))  # t >= 0 only
+        ax.set_yscale("log")
+        ax.set_xlabel("t (visited, log scale)")
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("sampler Var$(x_t)$ / Var $q(x_t)$")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def make_plugin_marginals_figure(data, alpha_bar, t_show, states, freqs, n, x_lim=(-3.0, 3.0)):
+    """q_t(x) of 1-D finite data as a heat map, sampler histograms at t_show against q_{t_show}, end-point frequencies against S. notebooks/02.
+
+    `data`: analytic.FiniteData in 1-D; `states`: dict label -> samples (m,) of x_{t_show} from a sampler;
+    `freqs`: dict S -> frequencies (N,) of the end points (nearest data point) from n samples each.
+    """
+    import matplotlib.pyplot as plt
+
+    T = alpha_bar.numel() - 1
+    xs = torch.linspace(x_lim[0], x_lim[1], 241, dtype=torch.float64)  # (X,)
+    ts = torch.arange(1, T + 1, max(1, T // 200))  # (Tg,)
+    logp = data.log_prob(xs.repeat(len(ts))[:, None], ts.repeat_interleave(len(xs))).reshape(len(ts), len(xs))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
+    axes[0].imshow(logp.exp().T.numpy(), origin="lower", aspect="auto", cmap="magma", vmax=float(logp.exp().quantile(0.995)),
+                   extent=(float(ts[0]), float(ts[-1]), x_lim[0], x_lim[1]))
+    axes[0].axvline(t_show, color="white", lw=0.8, ls="--")
+    axes[0].set(xlim=(T, 0), xlabel="t (generation runs left to right)", ylabel="x", title="$q(x_t)$: the data's marginals")
+    axes[0].grid(False)
+    dens = data.log_prob(xs[:, None], t_show).exp()
+    axes[1].plot(xs.numpy(), dens.numpy(), color="black", lw=1.2, label=f"$q(x_{{{t_show}}})$")
+    for k, (label, x) in enumerate(states.items()):
+        axes[1].hist(np.asarray(x).ravel(), bins=np.linspace(x_lim[0], x_lim[1], 81), density=True, histtype="step", lw=1.1,
+                     color=f"C{k}", label=label)
+    axes[1].set(xlabel="x", title=f"sampler states at t = {t_show}")
+    axes[1].legend(fontsize=7)
+    S_vals = sorted(freqs)
+    N = data.points.shape[0]
+    for i in range(N):
+        f = np.array([float(freqs[S][i]) for S in S_vals])
+        axes[2].errorbar(S_vals, f, yerr=2 * np.sqrt(f * (1 - f) / n), marker="o", ms=3, capsize=2, lw=1,
+                         label=f"$x_0$ = {float(data.points[i].flatten()[0]):g}")
+    axes[2].axhline(1 / N, color="black", lw=0.8, ls=":")
+    axes[2].set(xscale="log", xlabel="S (steps)", ylabel="frequency ($\\pm$2 s.e.)", title="end points against S")
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def make_tweedie_figure(data, t, x_t, x0, x0_hat, bins=30):
+    """1-D data: q_t(x) and its score, and E[x_0 | x_t] by Tweedie's formula against binned Monte Carlo pairs (x_t, x_0). notebooks/03.
+
+    `data`: a 1-D analytic class with log_prob; `x_t`, `x0`: paired samples (n,); `x0_hat`: Tweedie's E[x_0 | x_t] at x_t (n,).
+    """
+    import matplotlib.pyplot as plt
+
+    x_t, x0, x0_hat = (np.asarray(v, dtype=float).ravel() for v in (x_t, x0, x0_hat))
+    lo, hi = np.quantile(x_t, [0.002, 0.998])
+    grid = torch.linspace(float(lo), float(hi), 400, dtype=torch.float64)[:, None].requires_grad_()
+    logp = data.log_prob(grid, t)
+    (score,) = torch.autograd.grad(logp.sum(), grid)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
+    g = grid.detach().numpy().ravel()
+    axes[0].plot(g, logp.detach().exp().numpy(), color="C0", label=f"$q_t(x)$, t = {t}")
+    ax2 = axes[0].twinx()
+    ax2.plot(g, score.numpy().ravel(), color="C3", lw=1, label=r"$\nabla \log q_t(x)$")
+    ax2.axhline(0, color="C3", lw=0.5, ls=":")
+    ax2.grid(False)
+    axes[0].set(xlabel="$x_t$", title="density and score (autograd of log_prob)")
+    axes[0].legend(loc="upper left", fontsize=7)
+    ax2.legend(loc="upper right", fontsize=7)
+    edges = np.linspace(lo, hi, bins + 1)
+    which = np.clip(np.digitize(x_t, edges) - 1, 0, bins - 1)
+    centers, means, ses = [], [], []
+    for b in range(bins):
+        sel = which == b
+        if sel.sum() >= 20:
+            centers.append(x_t[sel].mean())
+            means.append(x0[sel].mean())
+            ses.append(x0[sel].std() / np.sqrt(sel.sum()))
+    rng = np.random.default_rng(0)
+    show = rng.choice(len(x_t), size=min(2000, len(x_t)), replace=False)
+    axes[1].scatter(x_t[show], x0[show], s=2, color="0.75", label="pairs $(x_t, x_0)$")
+    axes[1].errorbar(centers, means, yerr=2 * np.array(ses), fmt="o", ms=3, capsize=2, color="C1",
+                     label="bin means of $x_0$ ($\\pm$2 s.e.)")
+    order = np.argsort(x_t)
+    axes[1].plot(x_t[order], x0_hat[order], color="black", lw=1.2, label="Tweedie: $E[x_0 \\mid x_t]$")
+    axes[1].set(xlabel="$x_t$", ylabel="$x_0$", title="posterior mean")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
