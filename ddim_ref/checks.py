@@ -209,3 +209,93 @@ def check_reconstruction_mse(mse_fn):
         return _report(False, "your MSE", "It is 4 times too large: map [-1, 1] to [0, 1] first, (x + 1) / 2, which halves every difference.")
     return _report(abs(got - expected) < 1e-6 * expected, "your MSE",
                    "Average the squared differences over every pixel of every image (per dimension), on the [0, 1] scale.")
+
+
+def check_tweedie_posterior_mean(answer, data, x_t, t):
+    """Exercise of notebooks/03: E[x_0 | x_t] = (x_t + (1 - alpha_t) grad log q_t(x_t)) / sqrt(alpha_t) (Tweedie's formula)."""
+    x_t = torch.as_tensor(x_t, dtype=torch.float64)
+    t = int(t)
+    a = float(data.alpha_bar[t])
+    eps_star = data.eps_model(x_t, torch.full((x_t.shape[0],), t, dtype=torch.long))  # independent of autograd
+    score = -eps_star / (1 - a) ** 0.5
+    expected = (x_t + (1 - a) * score) / a**0.5
+    try:
+        got = torch.as_tensor(answer, dtype=torch.float64).detach()
+    except (TypeError, ValueError, RuntimeError):
+        return _report(False, "E[x_0 | x_t]", "Give a tensor shaped like x_t.")
+    if got.shape != expected.shape:
+        return _report(False, "the shape of E[x_0 | x_t]", f"Expected {tuple(expected.shape)} like x_t, got {tuple(got.shape)}.")
+    if torch.allclose(got, expected, rtol=1e-7, atol=1e-9):
+        return _report(True, f"E[x_0 | x_t] at t = {t}")
+    wrong = {
+        "Divide by sqrt(alpha_t): x_t = sqrt(alpha_t) x_0 + noise, so x_0 is on the scale of x_t / sqrt(alpha_t).":
+            x_t + (1 - a) * score,
+        "Check the sign: the score points towards higher density, and the posterior mean lies uphill from x_t.":
+            (x_t - (1 - a) * score) / a**0.5,
+        "The score is multiplied by the noise variance 1 - alpha_t, not by its square root.":
+            (x_t + (1 - a) ** 0.5 * score) / a**0.5,
+        "That is the noise prediction eps* = -sqrt(1 - alpha_t) grad log q_t, not the posterior mean of x_0.": eps_star,
+    }
+    for hint, candidate in wrong.items():
+        if torch.allclose(got, candidate, rtol=1e-7, atol=1e-9):
+            return _report(False, "E[x_0 | x_t]", hint)
+    return _report(False, "E[x_0 | x_t]", "Take the gradient of data.log_prob(x, t).sum() with respect to x (torch.autograd.grad), "
+                   "then apply Tweedie's formula with alpha_t = data.alpha_bar[t].")
+
+
+def check_dpm_solver_pp_2m_step(x_next, x, x0_hat, x0_hat_prev, alpha_prev, alpha_now, alpha_next):
+    """Exercise of notebooks/08: one DPM-Solver++(2M) step by hand (Lu et al. 2023, Algorithm 2), t_now -> t_next.
+
+    alpha_* are the course's alpha (alpha_bar values) at t_prev > t_now > t_next; x0_hat and x0_hat_prev are the
+    x_0 predictions made at t_now and t_prev. Compared with solvers.dpm_solver_pp_2m_step.
+    """
+    from . import solvers
+
+    x, x0_hat, x0_hat_prev = (torch.as_tensor(v, dtype=torch.float64) for v in (x, x0_hat, x0_hat_prev))
+    a_prev, a_now, a_next = float(alpha_prev), float(alpha_now), float(alpha_next)
+    expected = solvers.dpm_solver_pp_2m_step(x, x0_hat, a_now, a_next, x0_hat_prev, a_prev)
+    try:
+        got = torch.as_tensor(x_next, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return _report(False, "x_next", "Give a tensor shaped like x.")
+    if got.shape != expected.shape:
+        return _report(False, "the shape of x_next", f"Expected {tuple(expected.shape)} like x, got {tuple(got.shape)}.")
+    if torch.allclose(got, expected, rtol=1e-8, atol=1e-10):
+        return _report(True, "your DPM-Solver++(2M) step")
+    first_order = solvers.dpm_solver_pp_2m_step(x, x0_hat, a_now, a_next)
+    if torch.allclose(got, first_order, rtol=1e-8, atol=1e-10):
+        hint = ("That is the first-order (DDIM) step: it uses x0_hat alone. The multistep correction also uses "
+                "x0_hat_prev, through the ratio r of the previous step in lambda to this one.")
+    else:
+        hint = ("Work with lambda = log(sqrt(alpha / (1 - alpha))), where alpha is the course's alpha (alpha_bar) and "
+                "DPM-Solver's own alpha_t and sigma_t are sqrt(alpha) and sqrt(1 - alpha); check which step is h and "
+                "which is h_prev in r, and the sign of h in the exponential.")
+    return _report(False, "your DPM-Solver++(2M) step", hint)
+
+
+def check_zero_terminal_snr_betas(betas_zsnr, betas):
+    """Exercise of notebooks/08: `betas` (T,) rescaled to zero terminal SNR (Lin et al. 2024, Algorithm 1).
+
+    Compared with schedules.rescale_zero_terminal_snr: sqrt(alpha_t) shifted so that sqrt(alpha_T) = 0 and scaled
+    so that sqrt(alpha_1) keeps its value, then converted back to betas.
+    """
+    betas = torch.as_tensor(betas, dtype=torch.float64)
+    expected = schedules.rescale_zero_terminal_snr(betas)  # (T,)
+    try:
+        got = torch.as_tensor(betas_zsnr, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return _report(False, "the rescaled betas", "Give a tensor of T betas.")
+    if got.shape != expected.shape:
+        return _report(False, "the shape of the rescaled betas",
+                       f"Expected (T,) = ({expected.numel()},) like the betas you started from, got {tuple(got.shape)}.")
+    if torch.allclose(got, expected, rtol=1e-6, atol=1e-10):
+        return _report(True, "your zero-terminal-SNR betas")
+    if abs(float(got[-1]) - 1.0) > 1e-9:
+        hint = (f"The last beta must be exactly 1 (alpha_T = 0, no signal left at t = T); yours is {float(got[-1]):.6g}. "
+                "Shift sqrt(alpha_t) by its value at t = T.")
+    elif abs(float(got[0]) - float(betas[0])) > 1e-6 * float(betas[0]):
+        hint = "Scale after the shift so that sqrt(alpha_1), hence beta_1, keeps its original value."
+    else:
+        hint = ("The map is affine in sqrt(alpha_t), the DDIM paper's sqrt(alpha_t) = sqrt(prod (1 - beta_s)), not in "
+                "alpha_t or in beta_t; convert back with beta_t = 1 - alpha_t / alpha_{t-1}.")
+    return _report(False, "your zero-terminal-SNR betas", hint)

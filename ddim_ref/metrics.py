@@ -1,4 +1,4 @@
-"""Distances between distributions: the course's FID (MNIST-classifier features), sliced Wasserstein, Gaussian KL / W2. Used in notebooks/04 and notebooks/07.
+"""Distances between distributions: the course's FID and KID (MNIST-classifier features), sliced Wasserstein, Gaussian KL / W2. Used in notebooks/04 and notebooks/07.
 
 "FID" in this course is the Frechet distance between Gaussians fitted to the 128-dimensional
 penultimate features of the project's own MNIST classifier (`ddim_ref.classifier`), computed
@@ -10,7 +10,15 @@ the SHA-256 of the classifier file they were computed with, and loading them fai
 classifier file has changed since (rebuild with `compute_reference_stats()`).
 
 FID is biased upwards at finite sample size (roughly by a constant / n), so compare FIDs of
-samples of the same size n only; `fid_bootstrap` gives a standard error for one sample.
+samples of the same size n only; `fid_bootstrap` gives a standard error for one sample. With n
+at most the feature dimension (128) the sample covariance is singular: `scores` refuses such n.
+KID (Binkowski et al. 2018) is the unbiased estimate of the squared MMD with the kernel
+(x.y / d + 1)^3 in the same features: no bias at small n, so it complements FID.
+
+Paired comparisons: `scores` draws its bootstrap resamples from a generator seeded by `seed`, so
+two sample sets of the same size get the same resampled index sets. When sample k of both sets
+comes from the same x_T (the course's cells share x_T), `paired_difference` takes the standard
+error of a difference from the replicate-by-replicate differences: the shared x_T cancels.
 """
 
 import contextlib
@@ -311,3 +319,119 @@ def fid_bootstrap(
         for _ in range(n_boot)
     ])  # (n_boot,)
     return value, float(boots.std())
+
+
+# ----------------------------------------------------------------------------- KID and paired statistics
+
+FEATURE_DIM = 128  # the classifier's penultimate layer
+CONFIDENCE_THRESHOLD = 0.9  # "confident": the classifier's largest class probability exceeds this
+
+
+def polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """KID's kernel k(x, y) = (x.y / d + 1)^3 between feature rows x (n, d) and y (m, d) -> (n, m), float64."""
+    return (x.double() @ y.double().T / x.shape[1] + 1.0) ** 3
+
+
+def _ref_kernel_mean(ref_features: torch.Tensor, chunk: int = 1000) -> float:
+    """mean over a != b of k(y_a, y_b) for the reference features (m, d), in chunks (m x m never held at once)."""
+    m = ref_features.shape[0]
+    total = sum(float(polynomial_kernel(ref_features[i:i + chunk], ref_features).sum()) for i in range(0, m, chunk))
+    diag = float(((ref_features.double() ** 2).sum(1) / ref_features.shape[1] + 1.0).pow(3).sum())
+    return (total - diag) / (m * (m - 1))
+
+
+def kid(features: torch.Tensor, ref_features: torch.Tensor) -> float:
+    """Unbiased KID = MMD^2_u: mean_{i!=j} k(x_i, x_j) + mean_{a!=b} k(y_a, y_b) - 2 mean_{i,a} k(x_i, y_a) (Binkowski et al. 2018). notebooks/07."""
+    n = features.shape[0]
+    if n < 2 or features.ndim != 2 or ref_features.ndim != 2 or features.shape[1] != ref_features.shape[1]:
+        raise ValueError(f"need features (n, d) with n >= 2 and reference features (m, d); got {tuple(features.shape)} and {tuple(ref_features.shape)}.")
+    k_xx = polynomial_kernel(features, features)  # (n, n)
+    xx = (float(k_xx.sum()) - float(k_xx.diagonal().sum())) / (n * (n - 1))
+    xy = float(polynomial_kernel(features, ref_features).mean())
+    return xx + _ref_kernel_mean(ref_features) - 2 * xy
+
+
+_REFERENCE = {}  # (classifier weights hash, label) -> (test-set features (m, 128), their kernel mean over a != b)
+
+
+def _reference(classifier, label=None) -> tuple[torch.Tensor, float]:
+    """The MNIST test set's features (all 10,000, or the images of one class) and their KID kernel mean."""
+    key = (weights_sha256(classifier), label)
+    if key not in _REFERENCE:
+        if (weights_sha256(classifier), None) not in _REFERENCE:
+            features = classifier_features(load_mnist("test")[0], classifier)
+            _REFERENCE[weights_sha256(classifier), None] = (features, _ref_kernel_mean(features))
+        if label is not None:
+            features = _REFERENCE[weights_sha256(classifier), None][0][load_mnist("test")[1] == label]  # (~1000, 128)
+            _REFERENCE[key] = (features, _ref_kernel_mean(features))
+    return _REFERENCE[key]
+
+
+def reference_features(classifier=None) -> torch.Tensor:
+    """Classifier features (10000, 128) of the MNIST test set (KID's reference), computed once per classifier. notebooks/07."""
+    classifier, _ = _resolve(classifier, None)
+    return _reference(classifier)[0]
+
+
+def scores(images: torch.Tensor, n_boot: int = 200, seed: int = 0, batch_size: int = 500, label: int | None = None) -> dict:
+    """Course FID and KID of images (N, 1, 28, 28) with N > 128, each with bootstrap SE and replicates. notebooks/07.
+
+    label: compare with the MNIST test images of that class only (per-class FID/KID of class-conditional
+    samples, notebooks/09) instead of the whole test set.
+    Returns {"fid", "fid_se", "fid_boot", "kid", "kid_se", "kid_boot", "confident", "classes", "spread"}: "confident"
+    is the fraction of images the classifier assigns to one class with probability above 0.9, "classes" the
+    number of images per predicted class (10 counts: class accuracy of guided samples), "spread" the trace of
+    the features' covariance over the reference's (diversity: 1 = as spread out as real data). The *_boot lists hold the n_boot
+    replicates computed on resampled index sets drawn from torch.Generator().manual_seed(seed), the same
+    for every call with the same N (see `paired_difference`). A resample repeats some images; the KID
+    replicates count a repeated image's pair with itself as two different images, which shifts them up by
+    O(1/N) but hardly changes their spread, which is all the SE uses (tested against the U-statistic SE).
+    """
+    n = images.shape[0] if torch.is_tensor(images) and images.ndim == 4 else 0
+    if n <= FEATURE_DIM:
+        raise ValueError(f"FID needs more samples than the {FEATURE_DIM} feature dimensions (its covariance is singular "
+                         f"otherwise), got N = {n}; the course compares cells at N >= 500.")
+    if not isinstance(n_boot, int) or n_boot < 2:
+        raise ValueError(f"n_boot must be an int >= 2, got {n_boot!r}.")
+    if label is not None and (isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= 9):
+        raise ValueError(f"label must be None (the whole test set) or an MNIST class 0..9, got {label!r}.")
+    classifier, (mu_ref, cov_ref) = _resolve(None, None)
+    features = classifier_features(images, classifier, batch_size)  # (N, 128)
+    ref, yy = _reference(classifier, label)  # (m, 128) test-set features, mean_{a != b} k(y_a, y_b)
+    if label is not None:
+        mu_ref, cov_ref = mean_cov(ref)
+    sqrt_ref = _sqrtm_psd(cov_ref, "reference covariance")
+    k_xx = polynomial_kernel(features, features)  # (N, N)
+    xy = polynomial_kernel(features, ref).mean(1)  # (N,) mean_a k(x_i, y_a)
+
+    def fid_and_kid(idx):
+        f = _frechet_from_sqrt(mu_ref, sqrt_ref, cov_ref, *mean_cov(features[idx]))
+        k = k_xx[idx][:, idx]
+        xx = (float(k.sum()) - float(k.diagonal().sum())) / (len(idx) * (len(idx) - 1))
+        return f, xx + yy - 2 * float(xy[idx].mean())
+
+    fid_value, kid_value = fid_and_kid(torch.arange(n))
+    head = classifier.head
+    with torch.no_grad():
+        probs = torch.softmax(head(features.to(head.weight.device, head.weight.dtype)), dim=1).cpu()  # (N, 10)
+    confident = float((probs.max(1).values > CONFIDENCE_THRESHOLD).double().mean())
+    spread = float(mean_cov(features)[1].trace() / cov_ref.trace())  # diversity: 1 = as spread out as the reference
+    classes = torch.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
+    generator = torch.Generator().manual_seed(seed)
+    boots = torch.tensor([fid_and_kid(torch.randint(n, (n,), generator=generator)) for _ in range(n_boot)])  # (n_boot, 2)
+    return {"fid": fid_value, "fid_se": float(boots[:, 0].std()), "fid_boot": boots[:, 0].tolist(),
+            "kid": kid_value, "kid_se": float(boots[:, 1].std()), "kid_boot": boots[:, 1].tolist(),
+            "confident": confident, "classes": classes, "spread": spread}
+
+
+def paired_difference(a: dict, b: dict, value: str = "fid") -> tuple[float, float]:
+    """(a - b, paired bootstrap SE) of two score records whose samples share x_T and whose replicates share index sets. notebooks/07."""
+    ra, rb = a.get(value + "_boot"), b.get(value + "_boot")
+    if not ra or not rb or len(ra) != len(rb):
+        raise ValueError(f"both records need {value}_boot replicates of the same length (from metrics.scores with the same "
+                         f"n_boot and seed); got {len(ra or [])} and {len(rb or [])}.")
+    if a.get("n") != b.get("n") or a.get("seed") != b.get("seed"):
+        raise ValueError(f"a paired comparison needs the same n and seed (the same x_T and resampled indices); got "
+                         f"n = {a.get('n')}, {b.get('n')} and seed = {a.get('seed')}, {b.get('seed')}.")
+    diffs = torch.tensor(ra, dtype=torch.float64) - torch.tensor(rb, dtype=torch.float64)
+    return a[value] - b[value], float(diffs.std())

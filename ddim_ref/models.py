@@ -19,6 +19,8 @@ from .mlp import MLP, MLPConfig
 from .unet import UNet, UNetConfig
 
 SCHEDULES = ("linear", "cosine")
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "data" / "checkpoints"
+DEFAULT_CHECKPOINT = CHECKPOINTS / "mnist_unet_ema.pt"  # the course's unconditional MNIST U-Net (notebooks/06)
 
 
 def make_alpha_bar(cfg):

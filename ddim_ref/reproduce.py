@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, data, metrics, samplers, schedules
+from . import analytic, checkpoint, data, metrics, samplers, schedules
 
 # Song, Meng & Ermon (ICLR 2021, arXiv 2010.02502), Table 1: FID of 50k samples, Inception features.
 # CIFAR10 (32x32) on "quadratic" tau, CelebA (64x64) on "uniform" tau; rows: eta or "sigma_hat".
@@ -35,6 +35,12 @@ VARIANTS = (0.0, 0.2, 0.5, 1.0, "sigma_hat")  # the rows of Table 1
 TABLE2_S = tuple(PAPER_TABLE2)
 FID_RESULTS = Path(__file__).resolve().parent.parent / "data" / "results" / "fid.json"
 RECONSTRUCTION_RESULTS = FID_RESULTS.parent / "reconstruction.json"
+EXACT_TABLE1_RESULTS = FID_RESULTS.parent / "exact_table1.json"
+
+# Uniform dequantisation: MNIST pixels are multiples of 1/127.5 on [-1, 1]; adding U(0, 1/127.5) noise
+# adds this variance to every pixel. It keeps the fitted covariance positive definite (border pixels are
+# always -1 in the data, variance 0), so that KL(samples || data) is finite.
+DEQUANTISATION_VAR = (1 / 127.5) ** 2 / 12
 
 
 def variant_name(eta, sigma_hat=False):
@@ -42,8 +48,11 @@ def variant_name(eta, sigma_hat=False):
     return "sigma-hat" if sigma_hat else f"eta = {float(eta):g}"
 
 
-def fid_cells(S_values, variants=VARIANTS, spacings=("uniform",), n=200, seed=0, clip_x0=False):
+def fid_cells(S_values, variants=VARIANTS, spacings=("uniform",), n=1000, seed=0, clip_x0=False):
     """The FID cells of a table: one dict per (spacing, variant, S); a variant is an eta or "sigma_hat"."""
+    if isinstance(n, bool) or not isinstance(n, int) or n <= metrics.FEATURE_DIM:
+        raise ValueError(f"n must be an integer above the {metrics.FEATURE_DIM} feature dimensions (the FID's covariance is "
+                         f"singular otherwise), got {n!r}; the course's cells use n >= 500")
     for v in variants:
         if v != "sigma_hat" and not (isinstance(v, (int, float)) and 0 <= v):
             raise ValueError(f"a variant is an eta >= 0 or 'sigma_hat', got {v!r}")
@@ -55,19 +64,63 @@ def fid_cells(S_values, variants=VARIANTS, spacings=("uniform",), n=200, seed=0,
             for spacing in spacings for v in variants for S in S_values]
 
 
-def reconstruction_cells(S_values=TABLE2_S, n=50, spacing="uniform", start=0):
-    """The cells of Table 2: encode MNIST test images start..start+n-1 with S steps and decode them with S steps."""
+def mnist_gaussian(alpha_bar):
+    """analytic.Gaussian N(m, C + DEQUANTISATION_VAR I) fitted to the 60,000 MNIST training images on [-1, 1] (784-d). notebooks/07."""
+    x = data.load_mnist("train")[0].reshape(60_000, -1).double()  # (60000, 784)
+    mean = x.mean(0)
+    cov = (x - mean).T @ (x - mean) / (x.shape[0] - 1) + DEQUANTISATION_VAR * torch.eye(x.shape[1], dtype=torch.float64)
+    return analytic.Gaussian(mean, cov, alpha_bar)
+
+
+def sampler_label(v):
+    """'eta=0', 'eta=0.2', ..., 'sigma-hat': the sampler names of exact_table1.json."""
+    return "sigma-hat" if v == "sigma_hat" else f"eta={float(v):g}"
+
+
+def exact_table1(S_values=PAPER_TABLE1_S, variants=VARIANTS, starts=("standard", "exact"), spacing="uniform", progress=True):
+    """Table 1 with the exact eps* of the Gaussian fitted to MNIST: W2 and KL(samples || data) in closed form. notebooks/07.
+
+    eps* of a Gaussian is affine, so the samples of every sampler are exactly Gaussian
+    (`analytic.Gaussian.sampler_moments`): no network, no sampling noise, only the sampler's own error.
+    start "standard": x_T ~ N(0, I) as the course samples (keeps the prior mismatch sqrt(alpha_T) m);
+    "exact": x_T ~ q(x_{tau_S}), the discretisation error alone. Returns one record per cell.
+    """
+    from tqdm.auto import tqdm
+
+    alpha_bar = schedules.alpha_bars(schedules.linear_betas(1000))
+    gauss = mnist_gaussian(alpha_bar)
+    cells = [(S, v, start) for start in starts for v in variants for S in S_values]
+    records = []
+    for S, v, start in tqdm(cells, desc="exact Table 1", disable=not progress):
+        t0 = time.perf_counter()
+        tau = schedules.timesteps(1000, S, spacing)
+        w2, kl = gauss.sampler_w2_kl(tau, 1.0 if v == "sigma_hat" else float(v), use_sigma_hat=v == "sigma_hat", start=start)
+        records.append({"S": S, "sampler": sampler_label(v), "start": start, "spacing": spacing, "w2": w2, "kl": kl,
+                        "seconds": round(time.perf_counter() - t0, 3)})
+    return records
+
+
+def reconstruction_cells(S_values=TABLE2_S, n=50, spacing="uniform", start=0, iters=0):
+    """The cells of Table 2: encode MNIST test images start..start+n-1 with S steps (and `iters` fixed-point
+    iterations per step, samplers.encode) and decode them with S steps."""
     if spacing not in schedules.SPACINGS:
         raise ValueError(f"unknown spacing {spacing!r}; choose from {schedules.SPACINGS}")
-    return [{"S": int(S), "spacing": spacing, "n": int(n), "start": int(start)} for S in S_values]
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
+        raise ValueError(f"iters must be an integer >= 0, got {iters!r}")
+    return [{"S": int(S), "spacing": spacing, "n": int(n), "start": int(start), "iters": iters} for S in S_values]
 
 
 def fid_cell(model, alpha_bar, cell, batch_size=250, device="cpu"):
-    """Course FID and bootstrap SE of cell["n"] samples drawn with the cell's sampler (Table 1, notebooks/07)."""
+    """Course FID and KID with bootstrap SEs and replicates of cell["n"] samples of the cell's sampler (Table 1, notebooks/07)."""
     x0 = samplers.sample_images(model, alpha_bar, cell["n"], cell["S"], cell["eta"], cell["spacing"], cell["seed"],
                                 cell["sigma_hat"], batch_size, device, progress=False, clip_x0=cell["clip_x0"])
-    fid, se = metrics.fid_bootstrap(x0)
-    return {"fid": round(fid, 3), "fid_se": round(se, 3)}
+    return rounded_scores(metrics.scores(x0))
+
+
+def rounded_scores(result, digits=4):
+    """A `metrics.scores` dict with its numbers rounded to `digits` significant digits (replicates stored for paired SEs)."""
+    r = lambda v: v if isinstance(v, int) else float(f"{v:.{digits}g}")  # noqa: E731
+    return {k: [r(x) for x in v] if isinstance(v, list) else r(v) for k, v in result.items()}
 
 
 def held_out_images(n, seed=0):
@@ -81,13 +134,14 @@ def held_out_images(n, seed=0):
 
 
 def real_fid(n, seed=0):
-    """Course FID and bootstrap SE of n held-out real images: what a perfect sampler would score at this n."""
-    fid, se = metrics.fid_bootstrap(held_out_images(n, seed))
-    return {"fid": round(fid, 3), "fid_se": round(se, 3)}
+    """Course FID and KID (with SEs) of n held-out real images: what a perfect sampler would score at this n."""
+    return rounded_scores(metrics.scores(held_out_images(n, seed)))
 
 
 def reconstruction_cell(model, alpha_bar, cell, batch_size=250, device="cpu"):
-    """Per-dimension MSE on [0, 1] of DDIM (eta = 0) encode -> decode with S steps, mean and SE over images (Table 2)."""
+    """Per-dimension MSE on [0, 1] of DDIM (eta = 0) encode -> decode with S steps, mean and SE over images (Table 2).
+
+    Also the network calls per image: S (iters + 1) to encode and S to decode."""
     x0_all = data.load_mnist("test")[0][cell["start"]:cell["start"] + cell["n"]]  # (n, 1, 28, 28) in [-1, 1]
     if len(x0_all) < cell["n"]:
         raise ValueError(f"the MNIST test set has no images {cell['start']}..{cell['start'] + cell['n'] - 1}")
@@ -97,10 +151,127 @@ def reconstruction_cell(model, alpha_bar, cell, batch_size=250, device="cpu"):
     for x0 in x0_all.split(batch_size):
         x0 = x0.to(device)
         with torch.no_grad():
-            rec = samplers.sample(model, samplers.encode(model, x0, alpha_bar, tau), alpha_bar, tau)
+            rec = samplers.sample(model, samplers.encode(model, x0, alpha_bar, tau, iters=cell.get("iters", 0)), alpha_bar, tau)
         per_image.append(((data.to_unit(rec) - data.to_unit(x0)) ** 2).mean(dim=(1, 2, 3)).cpu())
     mse = torch.cat(per_image).double()  # (n,)
-    return {"mse": float(mse.mean()), "mse_se": float(mse.std() / len(mse) ** 0.5) if len(mse) > 1 else None}
+    return {"mse": float(mse.mean()), "mse_se": float(mse.std() / len(mse) ** 0.5) if len(mse) > 1 else None,
+            "network_calls": len(tau) * (cell.get("iters", 0) + 2)}
+
+
+SOLVERS = ("ddim", "ddim_eta1", "heun", "dpm_solver_2", "dpm_solver_pp_2m")
+SOLVER_NFE = (5, 10, 15, 20, 30, 50)
+SOLVER_RESULTS = FID_RESULTS.parent / "solvers.json"
+
+
+def solver_steps(solver, nfe):
+    """The number of steps S that gives `solver` about `nfe` network calls (Heun, DPM-Solver-2: 2S - 1; others: S)."""
+    return max(1, (nfe + 1) // 2) if solver in ("heun", "dpm_solver_2") else nfe
+
+
+def solver_cells(nfe_values=SOLVER_NFE, solvers=SOLVERS, spacing="linspace", n=1000, seed=0):
+    """One cell per (solver, target NFE): S from `solver_steps`; "ddim_eta1" is samplers.sample with eta = 1. notebooks/08."""
+    if isinstance(n, bool) or not isinstance(n, int) or n <= metrics.FEATURE_DIM:
+        raise ValueError(f"n must be an integer above the {metrics.FEATURE_DIM} feature dimensions, got {n!r}")
+    for name in solvers:
+        if name not in SOLVERS:
+            raise ValueError(f"unknown solver {name!r}; allowed: {', '.join(SOLVERS)}")
+    if spacing not in schedules.SPACINGS:
+        raise ValueError(f"unknown spacing {spacing!r}; choose from {schedules.SPACINGS}")
+    return [{"solver": name, "S": solver_steps(name, nfe), "spacing": spacing, "n": int(n), "seed": int(seed)}
+            for name in solvers for nfe in nfe_values]
+
+
+def solver_cell(model, alpha_bar, cell, batch_size=250, device="cpu"):
+    """FID/KID (with replicates) of cell["n"] samples of one solver from the shared x_T, and its counted NFE. notebooks/08."""
+    from . import solvers
+
+    c = model.config
+    tau = schedules.timesteps(len(alpha_bar) - 1, cell["S"], cell["spacing"])
+    x_T_all = samplers.standard_latents(cell["n"], (c.in_channels, c.image_size, c.image_size), cell["seed"])
+    out, calls = [], 0
+    for start in range(0, cell["n"], batch_size):
+        counted = solvers.count_calls(model)
+        x_T = x_T_all[start:start + batch_size].to(device)
+        if cell["solver"] == "ddim_eta1":
+            g = torch.Generator(device=device).manual_seed(cell["seed"] * 1_000_003 + start + 1)
+            x0 = samplers.sample(counted, x_T, alpha_bar.to(device), tau, eta=1.0, generator=g)
+        else:
+            x0 = getattr(solvers, cell["solver"])(counted, x_T, alpha_bar.to(device), tau)
+        out.append(x0.cpu())
+        calls = counted.calls
+    return {**rounded_scores(metrics.scores(torch.cat(out))), "nfe": calls}
+
+
+GUIDANCE_RESULTS = FID_RESULTS.parent / "guidance.json"
+CONDITIONAL_CHECKPOINT = FID_RESULTS.parent.parent / "checkpoints" / "mnist_unet_conditional_ema.pt"
+
+
+def guidance_cells(labels=tuple(range(10)), ws=(0.0, 0.5, 1.0, 2.0, 4.0), S=20, eta=0.0, spacing="uniform", n=200, seed=0):
+    """One cell per (label, w): n guided samples of that class, scored against the test images of that class. notebooks/09."""
+    if isinstance(n, bool) or not isinstance(n, int) or n <= metrics.FEATURE_DIM:
+        raise ValueError(f"n must be an integer above the {metrics.FEATURE_DIM} feature dimensions, got {n!r}")
+    if any(not 0 <= y <= 9 for y in labels) or any(w < 0 for w in ws):
+        raise ValueError(f"labels must lie in 0..9 and guidance weights be >= 0, got {list(labels)} and {list(ws)}")
+    return [{"label": int(y), "w": float(w), "S": int(S), "eta": float(eta), "spacing": spacing, "n": int(n), "seed": int(seed)}
+            for y in labels for w in ws]
+
+
+def guidance_cell(model, alpha_bar, cell, batch_size=250, device="cpu"):
+    """Per-class FID/KID, class accuracy and spread of classifier-free guided samples (Ho & Salimans 2021). notebooks/09.
+
+    All cells with the same seed share x_T (samplers.standard_latents), so cells of one label are paired across w."""
+    from .guidance import classifier_free
+
+    c = model.config
+    guided = classifier_free(model, cell["label"], cell["w"])
+    x0 = samplers.sample_images(guided, alpha_bar, cell["n"], cell["S"], cell["eta"], cell["spacing"], cell["seed"],
+                                batch_size=batch_size, device=device, progress=False,
+                                shape=(c.in_channels, c.image_size, c.image_size))
+    result = rounded_scores(metrics.scores(x0, label=cell["label"]))
+    return {**result, "accuracy": result["classes"][cell["label"]] / cell["n"]}
+
+
+EPS_ERROR_T = (1, 10, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000)
+EPS_ERROR_RESULTS = FID_RESULTS.parent / "eps_error.json"
+
+
+def eps_error_cells(ts=EPS_ERROR_T, n=1000, seed=0):
+    """One cell per t: the network's noise-prediction error on n held-out MNIST test images at that t."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    return [{"t": int(t), "n": n, "seed": int(seed)} for t in ts]
+
+
+def eps_error_cell(model, alpha_bar, cell, batch_size=250, device="cpu"):
+    """Per-dimension MSE E|eps_theta(x_t, t) - eps|^2 / D and the scale of eps_theta on held-out images at one t. notebooks/07.
+
+    scale = E|eps_theta|^2 / E<eps_theta, eps>: the optimal predictor E[eps | x_t] leaves a residual
+    orthogonal to every function of x_t, so its scale is exactly 1, while s * E[eps | x_t] has scale s.
+    Measurable without knowing the optimum: s > 1 is an over-confident, s < 1 a shrunken prediction.
+    SEs over images (the MSE) and by a bootstrap over images (the ratio).
+    """
+    T = len(alpha_bar) - 1
+    if not 1 <= cell["t"] <= T:
+        raise ValueError(f"t must lie in 1..{T}, got {cell['t']}")
+    x0_all = data.load_mnist("test")[0][:cell["n"]]  # (n, 1, 28, 28): the first n test images
+    g = torch.Generator().manual_seed(cell["seed"] * 1_000_003 + cell["t"])
+    eps_all = torch.randn(x0_all.shape, generator=g)
+    a = float(alpha_bar[cell["t"]])
+    sq_err, sq_pred, inner = [], [], []
+    for x0, eps in zip(x0_all.split(batch_size), eps_all.split(batch_size)):
+        x_t = (a**0.5 * x0 + (1 - a) ** 0.5 * eps).to(device)
+        with torch.no_grad():
+            pred = model(x_t, torch.full((x0.shape[0],), cell["t"], dtype=torch.long, device=device)).cpu().double()
+        eps = eps.double()
+        sq_err.append(((pred - eps) ** 2).flatten(1).mean(1))
+        sq_pred.append((pred**2).flatten(1).mean(1))
+        inner.append((pred * eps).flatten(1).mean(1))
+    sq_err, sq_pred, inner = torch.cat(sq_err), torch.cat(sq_pred), torch.cat(inner)  # (n,) each
+    boot_g = torch.Generator().manual_seed(0)
+    idx = [torch.randint(len(inner), (len(inner),), generator=boot_g) for _ in range(200)]
+    scales = torch.tensor([float(sq_pred[i].mean() / inner[i].mean()) for i in idx])
+    return {"mse": float(sq_err.mean()), "mse_se": float(sq_err.std() / len(sq_err) ** 0.5),
+            "scale": float(sq_pred.mean() / inner.mean()), "scale_se": float(scales.std())}
 
 
 def load_records(path):
@@ -150,6 +321,16 @@ def checkpoint_fingerprint(path):
     return {"checkpoint": Path(path).name, "checkpoint_sha256": metrics.file_sha256(path)}
 
 
+def training_fingerprint(path):
+    """checkpoint_fingerprint plus what the run spent and how it was made (from the sidecar): ablation records. notebooks/06."""
+    meta = checkpoint.load_meta(path)
+    train_cfg = meta.get("config", {}).get("train", {})
+    steps = meta.get("steps")
+    return {**checkpoint_fingerprint(path), "run": Path(path).resolve().parent.name, "steps": steps,
+            "images": steps * train_cfg.get("batch_size", 0) * meta.get("world_size", 1) if steps else None,
+            "wall_time_s": meta.get("wall_time_s"), "train_command": meta.get("provenance", {}).get("command")}
+
+
 def run_cells(path, cells, compute, fingerprint, progress=True):
     """Compute the cells that `path` does not hold for this fingerprint, storing each at once; all records of `cells`.
 
@@ -160,6 +341,9 @@ def run_cells(path, cells, compute, fingerprint, progress=True):
 
     records = load_records(path)
     todo = [c for c in cells if find_record(records, c, fingerprint) is None]
+    commit = checkpoint.provenance()["commit"] or ""
+    if todo and commit.endswith("-dirty"):
+        print(f"warning: the working tree has uncommitted changes; new records will name commit {commit} (dirty)")
     if progress and len(todo) < len(cells):
         print(f"{len(cells) - len(todo)} of {len(cells)} cells already in {path}; computing {len(todo)}")
     bar = tqdm(todo, desc=Path(path).stem, unit="cell", disable=not progress)
@@ -175,7 +359,10 @@ def run_cells(path, cells, compute, fingerprint, progress=True):
 
 
 def difference_z(a, b, value="fid"):
-    """(a - b) / sqrt(se_a^2 + se_b^2) for two stored records: how many standard errors a lies above b."""
+    """(a - b) / SE for two stored records: paired SE when both share x_T and replicates (same n, seed), else sqrt(se_a^2 + se_b^2)."""
+    if a.get(value + "_boot") and b.get(value + "_boot") and a.get("n") == b.get("n") and a.get("seed") == b.get("seed"):
+        diff, se = metrics.paired_difference(a, b, value)
+        return diff / se
     return (a[value] - b[value]) / (a[value + "_se"] ** 2 + b[value + "_se"] ** 2) ** 0.5
 
 

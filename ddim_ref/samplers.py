@@ -11,7 +11,7 @@ torch.no_grad(): sampling never builds an autograd graph across its steps.
 
 import torch
 
-from .forward import coef, direction_coef, x0_from_eps
+from .forward import ZERO_SNR_MESSAGE, coef, direction_coef, require_x0_model, x0_from_eps
 from .schedules import check_alpha_bar, check_tau
 
 
@@ -29,7 +29,8 @@ def sigma_hat(alpha_t, alpha_prev):
     return (1 - alpha_t / alpha_prev) ** 0.5
 
 
-def ddim_step(x_t, eps, alpha_t, alpha_prev, sigma, noise=None, *, direction_sigma=None, generator=None, clip_x0=False):
+def ddim_step(x_t, eps, alpha_t, alpha_prev, sigma, noise=None, *, direction_sigma=None, generator=None, clip_x0=False,
+              x0_hat=None):
     """Generalized DDIM step x_t -> x_{t-1}, eq. (12); sigma from eq. (16). Introduced in notebooks/04.
 
     x_{t-1} = sqrt(alpha_prev) x0_hat + sqrt(1 - alpha_prev - direction_sigma^2) eps + sigma noise,
@@ -37,13 +38,20 @@ def ddim_step(x_t, eps, alpha_t, alpha_prev, sigma, noise=None, *, direction_sig
     sigma; the sigma-hat variant passes sigma = sigma_hat and direction_sigma = sigma_t(eta=1)
     (appendix D.3). When sigma > 0 and `noise` is None, noise is drawn with `generator`.
     `clip_x0` clamps x0_hat to [-1, 1] (off by default, as in the official code).
+    `x0_hat` replaces eq. (9) by a given prediction: needed at alpha_t = 0 (zero terminal SNR), where eq. (9)
+    divides by zero and eps = x_t (see forward.require_x0_model).
     Returns (x_prev, x0_hat), both shaped like x_t.
     """
     if eps.shape != x_t.shape:
         raise ValueError(f"eps has shape {tuple(eps.shape)} but x_t has shape {tuple(x_t.shape)}; they must match")
     alpha_t, alpha_prev, sigma = (_scalar_or_coef(a, x_t) for a in (alpha_t, alpha_prev, sigma))
     direction_sigma = sigma if direction_sigma is None else _scalar_or_coef(direction_sigma, x_t)
-    x0_hat = x0_from_eps(x_t, eps, alpha_t) if torch.is_tensor(alpha_t) else (x_t - (1 - alpha_t) ** 0.5 * eps) / alpha_t**0.5
+    if x0_hat is None:
+        if (alpha_t == 0) if isinstance(alpha_t, float) else bool((alpha_t == 0).any()):
+            raise ValueError(ZERO_SNR_MESSAGE)  # eq. (9) would divide by sqrt(alpha_t) = 0
+        x0_hat = x0_from_eps(x_t, eps, alpha_t) if torch.is_tensor(alpha_t) else (x_t - (1 - alpha_t) ** 0.5 * eps) / alpha_t**0.5
+    elif x0_hat.shape != x_t.shape:
+        raise ValueError(f"x0_hat has shape {tuple(x0_hat.shape)} but x_t has shape {tuple(x_t.shape)}; they must match")
     if clip_x0:
         x0_hat = x0_hat.clamp(-1, 1)
     x_prev = alpha_prev**0.5 * x0_hat + direction_coef(alpha_prev, direction_sigma) * eps
@@ -83,6 +91,8 @@ def sample(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, *, use_sigma
     callback(i, t, x, x0_hat) is called after the step that starts at t = tau_i (i counts down from S to 1):
     x is the new state x_{tau_{i-1}} (x_0 after the last step) and x0_hat the prediction made at t.
     progress: show a tqdm bar. Returns x_0 shaped like x_T.
+    Zero terminal SNR (alpha_bar[tau_S] = 0): that step uses eps = x_T and x0_hat = eps_model.x0_model(x_T, t),
+    which `forward.eps_model_from_v` provides (notebooks/08); a plain eps-model gets a ValueError.
     """
     T = check_alpha_bar(alpha_bar)
     tau = check_tau(tau, T)
@@ -98,12 +108,17 @@ def sample(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, *, use_sigma
         else:
             sigma = ddim_sigma(a_t, a_s, float(eta))
             coefs.append((t, a_t, a_s, sigma, sigma))
+    x0_model = require_x0_model(eps_model) if ab[ts[0]] == 0 else None  # zero terminal SNR: only alpha_T can be 0
     x = x_T
     t_batch = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     steps = _progress(coefs, progress, "DDIM sampling")
     for i, (t, a_t, a_s, sigma, d_sigma) in zip(range(len(ts), 0, -1), steps):
-        eps = eps_model(x, t_batch.fill_(t))
-        x, x0_hat = ddim_step(x, eps, a_t, a_s, sigma, direction_sigma=d_sigma, generator=generator, clip_x0=clip_x0)
+        if a_t == 0:  # x_t = eps exactly (eq. 4) and eq. (9) is 0/0: x0_hat comes from the model's x0_model
+            eps, x0_pred = x, x0_model(x, t_batch.fill_(t))
+        else:
+            eps, x0_pred = eps_model(x, t_batch.fill_(t)), None
+        x, x0_hat = ddim_step(x, eps, a_t, a_s, sigma, direction_sigma=d_sigma, generator=generator, clip_x0=clip_x0,
+                              x0_hat=x0_pred)
         if callback is not None:
             callback(i, t, x, x0_hat)
     return x
@@ -126,6 +141,10 @@ def ddpm_sample(eps_model, x_T, alpha_bar, generator=None, *, progress=False):
     """DDPM ancestral sampling over all T steps (Ho et al. 2020, Algorithm 2). notebooks/04."""
     T = check_alpha_bar(alpha_bar)
     ab = alpha_bar.detach().cpu().double().tolist()
+    if ab[T] == 0:
+        raise ValueError("alpha_bar[T] = 0 (zero terminal SNR): DDPM's Algorithm 2 divides by sqrt(1 - beta_T) = 0 there. "
+                         "Use sample(model, x_T, alpha_bar, tau=1..T, eta=1.0), the same update written as eq. (12), "
+                         "with a model that predicts x_0 at t = T (forward.eps_model_from_v).")
     x = x_T
     t_batch = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
     for t in _progress(range(T, 0, -1), progress, "DDPM sampling"):
@@ -167,21 +186,34 @@ def encode(eps_model, x0, alpha_bar, tau, *, iters=0, progress=False):
     return x
 
 
-def sample_images(model, alpha_bar, n, S, eta=0.0, spacing="uniform", seed=0, use_sigma_hat=False, batch_size=250,
-                  device="cpu", progress=True, clip_x0=False):
-    """n images (n, C, H, W) from an image model (with a .config) by `sample` on timesteps(T, S, spacing). notebooks/04.
+def standard_latents(n, shape, seed=0):
+    """x_T ~ N(0, I), (n, *shape): latent k is the k-th draw of torch.Generator().manual_seed(seed), for any n. notebooks/04.
 
-    Batch by batch; x_T of image k is the k-th draw of torch.Generator().manual_seed(seed), so the same
-    seed gives the same x_T for any S, eta or batch size (the consistency experiments rely on it). The
-    noise of eta > 0 comes from a generator with another seed per batch: seeding it with `seed` too would
-    make the first noise draw equal to x_T itself (same seed, same stream), a correlation that is not
-    in eq. (12) (tested).
+    Every sampler and solver of the course draws its x_T here, so cells with the same seed share x_T
+    and can be compared pairwise (metrics.paired_difference)."""
+    return torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
+
+
+def sample_images(model, alpha_bar, n, S, eta=0.0, spacing="uniform", seed=0, use_sigma_hat=False, batch_size=250,
+                  device="cpu", progress=True, clip_x0=False, shape=None):
+    """n images (n, C, H, W) from an image model by `sample` on timesteps(T, S, spacing). notebooks/04.
+
+    shape: (C, H, W) of one image; by default model.config's (pass it for a composed eps-model, e.g. a
+    guided one, that has no config). Batch by batch; x_T of image k is the k-th draw of
+    torch.Generator().manual_seed(seed), so the same seed gives the same x_T for any S, eta or batch size
+    (the consistency experiments and paired comparisons rely on it). The noise of eta > 0 comes from a
+    generator with another seed per batch: seeding it with `seed` too would make the first noise draw
+    equal to x_T itself (same seed, same stream), a correlation that is not in eq. (12) (tested).
     """
     from .schedules import timesteps
 
-    c = model.config
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if shape is None:
+        c = model.config
+        shape = (c.in_channels, c.image_size, c.image_size)
     tau = timesteps(len(alpha_bar) - 1, S, spacing)
-    x_T_all = torch.randn(n, c.in_channels, c.image_size, c.image_size, generator=torch.Generator().manual_seed(seed))
+    x_T_all = standard_latents(n, shape, seed)
     out = []
     for start in _progress(range(0, n, batch_size), progress, f"sampling S={S} eta={eta}"):
         x_T = x_T_all[start:start + batch_size].to(device)
@@ -231,3 +263,64 @@ def _progress(iterable, enabled, desc):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, leave=False)
+
+
+def euler_sigma2_step(x_t, eps, alpha_t, alpha_prev):
+    """One Euler step of the probability-flow ODE in sigma^2, eq. (15), as the paper writes it. notebooks/05.
+
+    x_prev / sqrt(alpha_prev) = x_t / sqrt(alpha_t) + (sigma_prev^2 - sigma_t^2) / (2 sigma_t) eps, with
+    sigma^2 = (1 - alpha) / alpha: the ODE d x_bar = eps / (2 sigma) d(sigma^2) stepped in sigma^2 (the paper's
+    "Euler steps with respect to dt" of Song et al. 2021). DDIM's eq. (13) steps in sigma instead; the two agree
+    to first order in the step, and eq. (15) removes only half of sigma_t eps on a step to alpha_prev = 1.
+    """
+    if eps.shape != x_t.shape:
+        raise ValueError(f"eps has shape {tuple(eps.shape)} but x_t has shape {tuple(x_t.shape)}; they must match")
+    alpha_t, alpha_prev = _scalar_or_coef(alpha_t, x_t), _scalar_or_coef(alpha_prev, x_t)
+    sigma2_t, sigma2_prev = (1 - alpha_t) / alpha_t, (1 - alpha_prev) / alpha_prev
+    return alpha_prev**0.5 * (x_t / alpha_t**0.5 + (sigma2_prev - sigma2_t) / (2 * sigma2_t**0.5) * eps)
+
+
+@torch.no_grad()
+def sample_euler_sigma2(eps_model, x_T, alpha_bar, tau, *, progress=False):
+    """Deterministic sampling by eq. (15) (Euler steps in sigma^2) on tau_S > ... > tau_1 > 0, S network calls. notebooks/05.
+
+    The paper's comparison scheme for DDIM (section 4.3): same ODE, same network calls, another discretisation.
+    Unlike DDIM it is not exact for an eps that is constant along the step, so it does not agree with DDIM
+    even on all T steps (measured in notebooks/05).
+    """
+    T = check_alpha_bar(alpha_bar)
+    tau = check_tau(tau, T)
+    ab = alpha_bar.detach().cpu().double().tolist()
+    if ab[int(tau[-1])] == 0:
+        raise ValueError("alpha_bar[tau_S] = 0 (zero terminal SNR): eq. (15) divides by sigma_T = infinity there")
+    ts = tau.flip(0).tolist()
+    x = x_T
+    t_batch = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    for t, s in _progress(list(zip(ts, ts[1:] + [0])), progress, "Euler in sigma^2"):
+        x = euler_sigma2_step(x, _checked_eps(eps_model(x, t_batch.fill_(t)), x), ab[t], ab[s])
+    return x
+
+
+@torch.no_grad()
+def encode_explicit_euler(eps_model, x0, alpha_bar, tau, *, progress=False):
+    """Inversion by explicit Euler steps of eq. (14) run forwards: eps at (x_s, s) on the step s -> t. notebooks/05.
+
+    x_bar_t = x_bar_s + (sigma_t - sigma_s) eps(x_s, s), the slope at the start of the step; `encode` uses
+    eps(x_s, t) instead (iters=0) or solves for eps(x_t, t) (iters=K). A network has no time s = 0 (it is trained
+    on t in 1..T), so the first step 0 -> tau_1 takes eps(x_0, tau_1), as `encode` does. S network calls.
+    """
+    T = check_alpha_bar(alpha_bar)
+    tau = check_tau(tau, T)
+    ab = alpha_bar.detach().cpu().double().tolist()
+    x = x0
+    t_batch = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    for s, t in _progress(list(zip([0] + tau[:-1].tolist(), tau.tolist())), progress, "explicit Euler encoding"):
+        eps = _checked_eps(eps_model(x, t_batch.fill_(s if s > 0 else t)), x)
+        x = ab[t] ** 0.5 * (x - (1 - ab[s]) ** 0.5 * eps) / ab[s] ** 0.5 + (1 - ab[t]) ** 0.5 * eps
+    return x
+
+
+def _checked_eps(eps, x):
+    if eps.shape != x.shape:
+        raise ValueError(f"eps_model returned shape {tuple(eps.shape)} for input {tuple(x.shape)}; they must match")
+    return eps

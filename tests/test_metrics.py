@@ -234,3 +234,63 @@ def test_fid_rejects_bad_images(classifier):
         metrics.fid(torch.full((10, 1, 28, 28), float("nan")), classifier, ref)
     with pytest.raises(ValueError, match="floating"):
         metrics.fid(torch.zeros(10, 1, 28, 28, dtype=torch.uint8), classifier, ref)
+
+
+# ----------------------------------------------------------------------------- KID and paired statistics
+
+
+def test_kid_is_unbiased_and_positive_for_a_shift():
+    """E[KID] = 0 when samples and reference share a distribution (unbiased U-statistic); > 0 for a shift."""
+    g = torch.Generator().manual_seed(40)
+    ref = torch.randn(2000, 8, generator=g, dtype=torch.float64)
+    same = torch.tensor([metrics.kid(torch.randn(50, 8, generator=g, dtype=torch.float64), ref) for _ in range(200)])
+    assert abs(float(same.mean())) < 3 * float(same.std()) / 200**0.5, (float(same.mean()), float(same.std()))
+    shifted = torch.tensor([metrics.kid(0.5 + torch.randn(50, 8, generator=g, dtype=torch.float64), ref) for _ in range(50)])
+    assert float(shifted.mean()) > 10 * float(shifted.std()) / 50**0.5
+    x = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    k = lambda a, b: (a @ b / 3 + 1) ** 3  # noqa: E731
+    brute = (sum(k(x[i], x[j]) for i in range(5) for j in range(5) if i != j) / 20
+             + sum(k(y[i], y[j]) for i in range(7) for j in range(7) if i != j) / 42
+             - 2 * sum(k(x[i], y[j]) for i in range(5) for j in range(7)) / 35)
+    assert metrics.kid(x, y) == pytest.approx(float(brute), rel=1e-12)
+
+
+def test_scores_bootstrap_se_paired_difference_and_small_n(classifier):
+    images, _ = load_mnist("train")
+    noise = 0.3 * torch.randn(3000, 1, 28, 28, generator=torch.Generator().manual_seed(41))
+    noisy = (images[HELD_OUT][:3000] + noise).clamp(-1, 1)  # (3000, 1, 28, 28)
+    a = metrics.scores(noisy[:500], n_boot=100)
+    assert a["fid"] == pytest.approx(metrics.fid(noisy[:500]), rel=1e-9)
+    with torch.no_grad():
+        probs = torch.softmax(classifier(noisy[:500]), dim=1)
+    assert a["confident"] == pytest.approx(float((probs.max(1).values > 0.9).double().mean()))
+    assert a["classes"] == torch.bincount(probs.argmax(1), minlength=10).tolist() and sum(a["classes"]) == 500
+    assert a["kid"] == pytest.approx(metrics.kid(metrics.classifier_features(noisy[:500], classifier),
+                                                 metrics.reference_features()), rel=1e-9)
+    # the KID's bootstrap SE matches its spread over 6 disjoint samples of 500 (5 degrees of freedom)
+    spread = torch.tensor([metrics.scores(noisy[i:i + 500], n_boot=2)["kid"] for i in range(0, 3000, 500)]).std()
+    assert 0.35 * spread < a["kid_se"] < 2.8 * spread, (a["kid_se"], float(spread))
+    # the same images a little perturbed: sample k of b pairs with sample k of a (as when cells share x_T)
+    b = metrics.scores((noisy[:500] + 0.05 * torch.randn(500, 1, 28, 28, generator=torch.Generator().manual_seed(42))).clamp(-1, 1),
+                       n_boot=100)
+    for value in ("fid", "kid"):
+        diff, se = metrics.paired_difference(b, a, value)
+        unpaired = (a[value + "_se"] ** 2 + b[value + "_se"] ** 2) ** 0.5
+        assert diff == pytest.approx(b[value] - a[value]) and 0 < se < unpaired / 3, (value, se, unpaired)
+    with pytest.raises(ValueError, match="128 feature dimensions"):
+        metrics.scores(noisy[:128])
+    with pytest.raises(ValueError, match="replicates of the same length"):
+        metrics.paired_difference(a, {"fid": 1.0, "fid_boot": [1.0, 2.0]})
+
+
+def test_per_class_scores_use_that_class_as_reference():
+    """Real test-set 3s score far better against the 3s than against the 8s; the whole set sits in between."""
+    images, labels = load_mnist("train")
+    held, held_labels = images[HELD_OUT], labels[HELD_OUT]
+    threes = held[held_labels == 3][:300]
+    own, other = metrics.scores(threes, n_boot=2, label=3), metrics.scores(threes, n_boot=2, label=8)
+    assert own["fid"] < other["fid"] / 5 and own["kid"] < other["kid"] / 5
+    assert own["classes"][3] > 0.9 * 300
+    with pytest.raises(ValueError, match="label must be"):
+        metrics.scores(threes, label=10)

@@ -234,3 +234,20 @@ def test_sample_images_noise_is_independent_of_x_T():
     corr = float((z * x_T).sum() / (z.norm() * x_T.norm()))
     assert abs(corr) < 5 / (z.numel() ** 0.5), corr  # independent: |corr| ~ 1/sqrt(N); the bug gave corr = 1
     assert abs(float(z.std()) - 1) < 5 / (2 * z.numel()) ** 0.5  # standard normal noise
+
+
+def test_zero_terminal_snr_first_step_takes_x0_from_the_model():
+    """At alpha_T = 0, x_T = eps (eq. 4): eq. (12) needs x0_hat from the model (here a v-model), not from eq. (9)."""
+    alpha_bar = schedules.alpha_bars(schedules.rescale_zero_terminal_snr(schedules.linear_betas(T)))
+    v_model = lambda x, t: 0.5 * x - 0.2  # noqa: E731 - any deterministic v-prediction
+    model = forward.eps_model_from_v(v_model, alpha_bar)
+    x_T = torch.randn(5, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    tau = schedules.timesteps(T, 4, "trailing")  # 250, 500, 750, 1000
+    seen = {}
+    samplers.sample(model, x_T, alpha_bar, tau, callback=lambda i, t, x, x0_hat: seen.setdefault(t, (x, x0_hat)))
+    x_750, x0_hat = seen[T]
+    torch.testing.assert_close(x0_hat, -v_model(x_T, None))  # x_0 = sqrt(a) x_t - sqrt(1 - a) v = -v at a = 0
+    a = float(alpha_bar[750])
+    torch.testing.assert_close(x_750, a**0.5 * x0_hat + (1 - a) ** 0.5 * x_T)  # eta = 0: eps = x_T
+    with pytest.raises(ValueError, match="zero terminal SNR"):
+        samplers.sample(lambda x, t: x, x_T, alpha_bar, tau)

@@ -24,6 +24,10 @@ from .process import (  # noqa: F401
     make_theorem1_figure,
     make_theorem1_gamma_figure,
     make_loss_perturbation_figure,
+    make_log_snr_spacing_figure,
+    make_variance_extremes_figure,
+    make_plugin_marginals_figure,
+    make_tweedie_figure,
 )
 from .sampling import (  # noqa: F401
     make_tau_spacing_figure,
@@ -33,6 +37,7 @@ from .sampling import (  # noqa: F401
     make_sample_bank_overview_figure,
     make_ode_flow_figure,
     make_stored_fid_figure,
+    make_inversion_errors_figure,
 )
 from .training import (  # noqa: F401
     make_loss_curve_figure,
@@ -44,4 +49,12 @@ from .results import (  # noqa: F401
     make_reconstruction_figure,
     make_spacing_figure,
     make_table1_comparison_figure,
+)
+from .solvers import (  # noqa: F401
+    make_convergence_figure,
+    make_quality_vs_nfe_figure,
+    make_prior_mismatch_figure,
+    make_prev_rule_figure,
+    make_signal_leak_figure,
+    make_solver_samples_figure,
 )

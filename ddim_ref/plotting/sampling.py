@@ -208,3 +208,35 @@ def make_stored_fid_figure(records, title="course FID against S"):
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def make_inversion_errors_figure(S_values, latent_errors, reconstruction_errors, title=None):
+    """Latent error and reconstruction error of each encoder (eq. 14 run forwards) against S, log-log. notebooks/05.
+
+    latent_errors, reconstruction_errors: dicts encoder name -> one value per S (the same names in both).
+    A value <= 0 (an exact result) is not drawn on the log axes.
+    """
+    import matplotlib.pyplot as plt
+
+    S = np.asarray(S_values, dtype=float)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
+    panels = ((latent_errors, "latent error", r"RMS distance to the exact flow's $x_{\tau_S}$"),
+              (reconstruction_errors, "reconstruction error", r"RMS $|\mathrm{decode}(\mathrm{encode}(x_0)) - x_0|$"))
+    for ax, (errors, name, ylabel) in zip(axes, panels):
+        for k, (label, values) in enumerate(errors.items()):
+            v = np.asarray(values, dtype=float)
+            ok = v > 0
+            if ok.any():
+                ax.plot(S[ok], v[ok], "o-", ms=3, color=f"C{k}", label=label)
+        ax.plot(S, S[0] / S * max(float(np.max(np.asarray(v, dtype=float))) for v in errors.values()), "k--", lw=0.8,
+                label="slope -1")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("number of steps S (encoding and decoding)")
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
