@@ -93,7 +93,7 @@ def timesteps(T=1000, S=50, spacing="uniform"):
                  1, 1, 1, 1, 2, ...). A repeated step is the identity map (alpha_t = alpha_prev gives
                  sigma_t = 0 and x_prev = x_t for every eta), so we drop repeats: the samples equal the
                  official code's, with fewer network calls, and len(tau) can be smaller than S.
-    "trailing":  tau_i = round(i T / S), i = 1..S, ends at tau_S = T (Lin et al. 2023).
+    "trailing":  tau_i = round(i T / S), i = 1..S, ends at tau_S = T (Lin et al. 2024).
     "linspace":  tau_i = round(1 + (i - 1)(T - 1)/(S - 1)), S points spread from 1 to T.
     Rounding is half-up and done in integers, so the values are exact.
     """
