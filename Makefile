@@ -62,16 +62,24 @@ execute: $(STAMP)
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 "$$nb" || exit 1; \
 	done
 
-# The paper's experiments at MNIST scale (notebooks/07): every cell already stored in data/results for the
-# shipped checkpoint is skipped, so this is quick once the results exist and resumes after an interruption.
-REPRO := $(PY) -m ddim_ref reproduce
+# Every stored result (notebooks 06-09): each command skips the cells data/results already holds for the
+# current checkpoints, so this is quick once the results exist and resumes after an interruption. From
+# scratch it is about 3 CPU hours on the project's 2-core CPU (README, "Reproducing the paper"); two
+# commands at once (one torch thread each) use both cores.
+REPRO := OMP_NUM_THREADS=1 $(PY) -m ddim_ref reproduce
 reproduce: $(STAMP)
-	$(REPRO) table1 --S 10,20,50,100 --n 200
-	$(REPRO) table1 --S 100,1000 --etas 0,1 --spacings uniform --n 100
-	$(REPRO) table1 --S 10,20,50 --etas 0,0.5,1 --spacings uniform --n 1000
-	$(REPRO) table1 --S 10,50 --etas 0,1 --spacings uniform --n 200 --clip-x0
-	$(REPRO) spacing --n 200
+	$(REPRO) exact-table1
+	$(REPRO) table1 --S 10,20,50,100 --spacings uniform --n 1000
+	$(REPRO) table1 --S 10,20,50,100 --spacings quadratic --n 500
+	$(REPRO) table1 --S 1000 --etas 0,1 --spacings uniform --n 1000
+	$(REPRO) table1 --S 10,50 --etas 0,1 --spacings uniform --n 1000 --clip-x0
+	$(REPRO) spacing --n 1000
 	$(REPRO) table2 --n 32
+	$(REPRO) table2 --n 32 --iters 3
+	$(REPRO) eps-error
+	$(REPRO) eps-error --checkpoint data/checkpoints/mnist_unet_ema_v1.pt
+	$(REPRO) solvers --n 1000
+	$(REPRO) guidance --n 200
 	$(REPRO) figures
 
 # Student copies in student/: solution cells replaced by stubs, outputs cleared.
