@@ -299,3 +299,90 @@ def check_zero_terminal_snr_betas(betas_zsnr, betas):
         hint = ("The map is affine in sqrt(alpha_t), the DDIM paper's sqrt(alpha_t) = sqrt(prod (1 - beta_s)), not in "
                 "alpha_t or in beta_t; convert back with beta_t = 1 - alpha_t / alpha_{t-1}.")
     return _report(False, "your zero-terminal-SNR betas", hint)
+
+
+def check_guided_eps_from_score(answer, mixture, x, t, y, w):
+    """Exercise of notebooks/09: eps_w(x, t) = -sqrt(1 - alpha_t) grad_x log[q_t(x | y)^(1 + w) q_t(x)^(-w)] at x (B, D), one t.
+
+    Compared with guidance.classifier_free(mixture.conditional_eps_model, y, w), the guided eps of Ho & Salimans (2021).
+    """
+    from . import guidance
+
+    x = torch.as_tensor(x, dtype=torch.float64)
+    t, w = int(t), float(w)
+    t_batch = torch.full((x.shape[0],), t, dtype=torch.long)
+    cond, uncond = mixture.conditional_eps_model(x, t_batch, y), mixture.conditional_eps_model(x, t_batch, None)
+    expected = guidance.classifier_free(mixture.conditional_eps_model, y, w)(x, t_batch)
+    try:
+        got = torch.as_tensor(answer, dtype=torch.float64).detach()
+    except (TypeError, ValueError, RuntimeError):
+        return _report(False, "the guided eps", "Give a tensor shaped like x.")
+    if got.shape != expected.shape:
+        return _report(False, "the shape of the guided eps", f"Expected {tuple(expected.shape)} like x, got {tuple(got.shape)}.")
+    if torch.allclose(got, expected, rtol=1e-7, atol=1e-9):
+        return _report(True, f"the guided eps at t = {t}, w = {w:g}")
+    a = float(mixture.alpha_bar[t])
+    wrong = {
+        "That is the score of the sharpened density; convert it to a noise prediction with eps = -sqrt(1 - alpha_t) * score.":
+            -expected / (1 - a) ** 0.5,
+        "Check the sign: eps points away from higher density, eps = -sqrt(1 - alpha_t) * score.": -expected,
+        "The score is multiplied by sqrt(1 - alpha_t), the noise's standard deviation, not by its variance 1 - alpha_t.":
+            expected * (1 - a) ** 0.5,
+        "That is the conditional eps alone (w = 0): the exponent of q_t(x | y) is 1 + w and that of q_t(x) is -w.": cond,
+        "You used the exponents w and 1 - w (the guidance scale s = 1 + w of diffusers, read as w): "
+        "the exponent of q_t(x | y) is 1 + w and that of q_t(x) is -w.": w * cond + (1 - w) * uncond,
+    }
+    for hint, candidate in wrong.items():
+        if torch.allclose(got, candidate, rtol=1e-7, atol=1e-9):
+            return _report(False, "the guided eps", hint)
+    return _report(False, "the guided eps", "Differentiate (1 + w) mixture.class_log_prob(x, y, t) - w mixture.log_prob(x, t), "
+                   "summed over the batch, with torch.autograd.grad, then multiply by -sqrt(1 - alpha_t).")
+
+
+def check_fixed_point_inversion_step(step_fn):
+    """Exercise of notebooks/09: step_fn(eps_model, x_s, s, t, alpha_bar, K) is one step s -> t of samplers.encode(..., iters=K).
+
+    Checked on a guided eps-model of a labelled GaussianMixture for K = 0, 1, 3, 10 against samplers.encode on tau = (s, t).
+    """
+    from . import analytic, guidance
+
+    ab = schedules.alpha_bars(schedules.linear_betas(1000))
+    f64 = torch.float64
+    mix = analytic.GaussianMixture(torch.tensor([0.3, 0.3, 0.4], dtype=f64), torch.tensor([[-1.5, 0.0], [1.0, 1.0], [0.5, -1.2]], dtype=f64),
+                                   torch.stack([0.2 * torch.eye(2, dtype=f64)] * 3), ab, labels=[0, 1, 1])
+    model = guidance.classifier_free(mix.conditional_eps_model, 0, 1.5)
+    x0 = mix.given(0).sample(6, torch.Generator().manual_seed(11))
+    s, t = 120, 200
+    for K in (0, 1, 3, 10):
+        x_s = samplers.encode(model, x0, ab, torch.tensor([s]), iters=K)
+        expected = samplers.encode(model, x0, ab, torch.tensor([s, t]), iters=K)
+        try:
+            got = torch.as_tensor(step_fn(model, x_s.clone(), s, t, ab, K), dtype=f64)
+        except Exception as e:  # noqa: BLE001 - report any failure to the student
+            return _report(False, "your inversion step", f"It raised {type(e).__name__}: {e}")
+        if got.shape != expected.shape:
+            return _report(False, "the shape of your x_t", f"Expected {tuple(expected.shape)} like x_s, got {tuple(got.shape)}.")
+        if torch.allclose(got, expected, rtol=1e-9, atol=1e-11):
+            continue
+        neighbours = {k: _encode_step(model, x_s, ab, s, t, k) for k in (K - 1, K + 1) if k >= 0}
+        if any(torch.allclose(got, v, rtol=1e-9, atol=1e-11) for v in neighbours.values()):
+            hint = ("You are one iteration off: iters = K means the usual step (eps at x_s) followed by K updates "
+                    "x_t <- RHS(eps(x_t, t)), K + 1 network calls in all.")
+        elif K > 0 and torch.allclose(got, _encode_step(model, x_s, ab, s, t, 0), rtol=1e-9, atol=1e-11):
+            hint = "That is the usual step: evaluate eps again at the new x_t (with the label t) in each of the K iterations."
+        else:
+            hint = ("Solve x_t = sqrt(alpha_t / alpha_s) (x_s - sqrt(1 - alpha_s) e) + sqrt(1 - alpha_t) e with e = eps(x_t, t): "
+                    "start from x_t = x_s and always call the model with the label t (the time the step goes to).")
+        return _report(False, f"your inversion step with K = {K}", hint)
+    return _report(True, "your fixed-point inversion step matches samplers.encode(..., iters=K) for K = 0, 1, 3, 10")
+
+
+def _encode_step(model, x_s, ab, s, t, K):
+    """One encoder step s -> t with K fixed-point iterations (the arithmetic of samplers.encode), for the hints above."""
+    a_s, a_t = float(ab[s]), float(ab[t])
+    t_batch = torch.full((x_s.shape[0],), t, dtype=torch.long)
+    x_t = x_s
+    for _ in range(K + 1):
+        e = model(x_t, t_batch)
+        x_t = a_t**0.5 * (x_s - (1 - a_s) ** 0.5 * e) / a_s**0.5 + (1 - a_t) ** 0.5 * e
+    return x_t

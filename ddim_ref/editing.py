@@ -14,6 +14,10 @@ class towards another.
   reconstructs typical points to round-off, but near a class boundary the guided eps changes so fast with x
   that the iteration need not contract unless the steps are small (tests/test_editing.py). EDICT (Wallace
   et al., CVPR 2023) and CFG++ (Chung et al. 2024) are ways to keep guided sampling invertible.
+
+`inversion_step_gaps` measures, step by step, how far decoding misses the encoder's start (the reason
+guided inversion fails), and `edit_scores` the faithfulness (distance to the input) and the realism for the
+target class (the course classifier's probability) of MNIST edits.
 """
 
 import torch
@@ -57,3 +61,60 @@ def ddim_edit(source_model, target_model, x0, alpha_bar, tau, *, iters=0, progre
     x_latent = samplers.encode(source_model, x0, alpha_bar, tau, iters=iters, progress=progress)
     x_edit = samplers.sample(target_model, x_latent, alpha_bar, tau, eta=0.0, progress=progress)
     return x_edit, x_latent
+
+
+
+@torch.no_grad()
+def inversion_step_gaps(eps_model, x0, alpha_bar, tau, *, iters=0):
+    """Per-step gap |x_s - decode_step(encode_step(x_s))| (S, B) of `samplers.encode`: the change of eps along the step. notebooks/09.
+
+    The encoder's step s -> t uses e = eps(x_s, t) (iters = 0) or the fixed point; the decoder's step t -> s
+    (eq. 12, eta = 0) uses eps(x_t, t). Their mismatch is x_s' - x_s = sqrt(a_s) (sigma_t - sigma_s) (e - eps(x_t, t)),
+    sigma = sqrt((1 - a) / a): large where eps changes fast along the path, as under guidance. Row i is the
+    step tau_{i-1} -> tau_i (tau_0 = 0); the norm is over all but the batch dimension. Returns (gaps (S, B),
+    the latent x_{tau_S}, the same as samplers.encode's). Network calls: S (iters + 2).
+    """
+    T = check_alpha_bar(alpha_bar)
+    tau = schedules.check_tau(tau, T)
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
+        raise ValueError(f"iters must be an integer >= 0 (0: the usual DDIM inversion), got {iters!r}")
+    ab = alpha_bar.detach().cpu().double().tolist()
+    x, gaps = x0, []
+    t_batch = torch.empty(x0.shape[0], dtype=torch.long, device=x0.device)
+    for s, t in zip([0] + tau[:-1].tolist(), tau.tolist()):
+        x_t = x  # the encoder's step s -> t, the arithmetic of samplers.encode
+        for _ in range(iters + 1):
+            eps = eps_model(x_t, t_batch.fill_(t))
+            x_t = ab[t] ** 0.5 * ((x - (1 - ab[s]) ** 0.5 * eps) / ab[s] ** 0.5) + (1 - ab[t]) ** 0.5 * eps
+        back, _ = samplers.ddim_step(x_t, eps_model(x_t, t_batch.fill_(t)), ab[t], ab[s], 0.0)  # the decoder's step t -> s
+        gaps.append((back - x).flatten(1).norm(dim=1))
+        x = x_t
+    return torch.stack(gaps), x
+
+
+@torch.no_grad()
+def edit_scores(x_edit, x0, label, classifier=None):
+    """Faithfulness and realism of MNIST edits: distance to the input and the course classifier's p(label | x_edit). notebooks/09.
+
+    x_edit, x0: images (B, 1, 28, 28) in [-1, 1]; label: the class the edit aims at (int). Returns means over the
+    images with standard errors: "distance" (per-pixel MSE on the [0, 1] scale, Table 2's measure), "p_label"
+    (the classifier's probability of `label`) and "hit" (the share of edits the classifier assigns to `label`),
+    and the per-image values "distances", "p_labels". classifier=None loads the course's (ddim_ref.classifier).
+    """
+    from . import data
+    from .classifier import load_classifier
+
+    if not torch.is_tensor(x_edit) or not torch.is_tensor(x0) or x_edit.shape != x0.shape or x0.ndim != 4:
+        raise ValueError(f"x_edit and x0 must be image tensors (B, 1, 28, 28) of the same shape, got "
+                         f"{getattr(x_edit, 'shape', type(x_edit).__name__)} and {getattr(x0, 'shape', type(x0).__name__)}")
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label <= 9:
+        raise ValueError(f"label must be an MNIST class, an int in 0..9, got {label!r}")
+    classifier = load_classifier() if classifier is None else classifier
+    param = next(classifier.parameters())
+    probs = torch.softmax(classifier(x_edit.to(param.device, param.dtype)), dim=1).double().cpu()  # (B, 10)
+    dist = ((data.to_unit(x_edit) - data.to_unit(x0)) ** 2).flatten(1).mean(1).double().cpu()  # (B,)
+    p = probs[:, label]
+    hit = (probs.argmax(1) == label).double()
+    se = lambda v: float(v.std() / len(v) ** 0.5) if len(v) > 1 else float("nan")  # noqa: E731
+    return {"distance": float(dist.mean()), "distance_se": se(dist), "p_label": float(p.mean()), "p_label_se": se(p),
+            "hit": float(hit.mean()), "hit_se": se(hit), "distances": dist, "p_labels": p}

@@ -113,3 +113,16 @@ def ode_flow_explorer(gaussian, n_paths=8):
         "spacing": widgets.Dropdown(options=list(schedules.SPACINGS), value="uniform", description="spacing"),
     }
     return figure_explorer(lambda S, spacing: plotting.make_ode_flow_figure(gaussian, S, spacing, n_paths), controls)
+
+
+def guidance_explorer(model, alpha_bar, n=8, seed=0, ws=(0.0, 0.5, 1.0, 2.0, 4.0, 8.0), S_values=(5, 10, 20, 50)):
+    """Explorer of classifier-free guided MNIST samples over label, w, S and eta (plotting.make_guided_samples_figure). notebooks/09."""
+    controls = {
+        "label": widgets.IntSlider(value=3, min=0, max=model.config.num_classes - 1, description="label", continuous_update=False),
+        "w": widgets.SelectionSlider(options=list(ws), value=ws[min(2, len(ws) - 1)], description="w", continuous_update=False),
+        "S": widgets.SelectionSlider(options=list(S_values), value=20 if 20 in S_values else S_values[0], description="S",
+                                     continuous_update=False),
+        "eta": widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.25, description="eta", continuous_update=False),
+    }
+    return figure_explorer(lambda label, w, S, eta: plotting.make_guided_samples_figure(model, alpha_bar, label, w, S, eta, n, seed),
+                           controls)

@@ -157,3 +157,69 @@ def test_bad_arguments_raise_value_error():
         editing.sdedit(GAUSS.eps_model, x0, ALPHA_BAR[1:], 10, 2)
     with pytest.raises(ValueError, match="iters must be an integer >= 0"):
         editing.ddim_edit(GAUSS.eps_model, GAUSS.eps_model, x0, ALPHA_BAR, TAU, iters=-1)
+
+
+def test_inversion_step_gaps_are_the_change_of_eps_along_each_step():
+    """The latent is samplers.encode's; each gap is sqrt(a_s) (sigma_t - sigma_s) |eps(x_s, t) - eps(x_t, t)|; the fixed
+    point closes the gaps; guidance (w = 4) widens them (the usual inversion)."""
+    tau = schedules.timesteps(T, 20, "uniform")
+    x0 = X0[:50]
+    model = guidance.classifier_free(MIX.conditional_eps_model, 0, 0)
+    gaps, latent = editing.inversion_step_gaps(model, x0, ALPHA_BAR, tau)
+    assert gaps.shape == (20, 50)
+    assert torch.equal(latent, samplers.encode(model, x0, ALPHA_BAR, tau))
+    ab = ALPHA_BAR.tolist()
+    s, t = 0, int(tau[0])  # the first step, by hand
+    x_t = samplers.encode(model, x0, ALPHA_BAR, tau[:1])
+    tb = torch.full((50,), t)
+    sig = lambda a: ((1 - a) / a) ** 0.5  # noqa: E731
+    by_hand = ab[s] ** 0.5 * (sig(ab[t]) - sig(ab[s])) * (model(x0, tb) - model(x_t, tb)).norm(dim=1)
+    torch.testing.assert_close(gaps[0], by_hand, rtol=1e-9, atol=1e-12)
+    fixed, latent_k = editing.inversion_step_gaps(model, x0, ALPHA_BAR, tau, iters=30)
+    assert torch.equal(latent_k, samplers.encode(model, x0, ALPHA_BAR, tau, iters=30))
+    assert float(fixed.max()) < 1e-3 * float(gaps.max())
+    guided, _ = editing.inversion_step_gaps(guidance.classifier_free(MIX.conditional_eps_model, 0, 4), x0, ALPHA_BAR, tau)
+    assert float(guided.pow(2).sum(0).mean()) > 10 * float(gaps.pow(2).sum(0).mean())  # measured 168x
+    with pytest.raises(ValueError, match="iters must be"):
+        editing.inversion_step_gaps(model, x0, ALPHA_BAR, tau, iters=-1)
+
+
+class _ConstantClassifier(torch.nn.Module):
+    """Logits that put probability p on class `hot` for every image (a stand-in for the course classifier)."""
+
+    def __init__(self, hot, p):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.zeros(1))
+        logits = torch.full((10,), 0.0)
+        logits[hot] = float(torch.log(torch.tensor(p * 9 / (1 - p))))
+        self.register_buffer("logits", logits)
+
+    def forward(self, x):
+        return self.logits.expand(x.shape[0], 10) + 0 * self.scale
+
+
+def test_edit_scores_measure_distance_on_the_unit_scale_and_the_label_probability():
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(6, 1, 28, 28, generator=g) * 2 - 1
+    x_edit = (x0 + 0.2).clamp(-1, 1)
+    s = editing.edit_scores(x_edit, x0, 8, classifier=_ConstantClassifier(8, 0.7))
+    expected = (((x_edit + 1) / 2 - (x0 + 1) / 2) ** 2).flatten(1).mean(1)
+    assert s["distance"] == pytest.approx(float(expected.mean()), rel=1e-6)
+    assert s["p_label"] == pytest.approx(0.7, rel=1e-5) and s["hit"] == 1.0
+    assert editing.edit_scores(x_edit, x0, 3, classifier=_ConstantClassifier(8, 0.7))["hit"] == 0.0
+    assert editing.edit_scores(x0, x0, 8, classifier=_ConstantClassifier(8, 0.7))["distance"] == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        editing.edit_scores(x_edit[:3], x0, 8, classifier=_ConstantClassifier(8, 0.7))
+    with pytest.raises(ValueError, match="label must be an MNIST class"):
+        editing.edit_scores(x_edit, x0, 10, classifier=_ConstantClassifier(8, 0.7))
+
+
+def test_edit_scores_with_the_course_classifier_on_real_digits():
+    """Real test digits are their own perfect edit: distance 0, and the classifier names their label."""
+    from ddim_ref import data
+
+    images, labels = data.load_mnist("test")
+    threes = images[labels == 3][:16]
+    s = editing.edit_scores(threes, threes, 3)
+    assert s["distance"] == 0.0 and s["hit"] > 0.9 and s["p_label"] > 0.9
+    assert editing.edit_scores(threes, threes, 8)["p_label"] < 0.1

@@ -217,3 +217,31 @@ def test_bad_arguments_raise_value_error():
         guidance.sharpened_log_prob(data, x, 0, -1.0)
     with pytest.raises(ValueError, match="lo < hi"):
         guidance.sharpened_grid(data, 0, 1.0, lo=1.0, hi=-1.0)
+
+
+def test_guidance_figures_and_explorer_build():
+    """The figure functions of notebooks/09 return figures for small inputs; the explorer builds on a tiny conditional UNet."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ddim_ref import plotting, widgets
+
+    data = make_mixture_2d()
+    g = torch.Generator().manual_seed(0)
+    figs = [plotting.make_guided_mixture_figure(data, 0, {0: data.given(0).sample(50, g), 2.0: data.given(0).sample(50, g)}, n_grid=41),
+            plotting.make_target_gap_figure([10, 20, 50], {"a": [0.3, 0.2, 0.1], "b": [0.5, 0.5, 0.5]}, floor=0.03),
+            plotting.make_step_gaps_figure(torch.tensor([1, 51, 101]), {"w = 0": [1e-3, 1e-2, 1e-2]}),
+            plotting.make_edit_tradeoff_figure({"SDEdit": {"x": [0.01, 0.05], "y": [0.2, 0.9], "text": ["t0=200", "t0=600"]}}),
+            plotting.make_guidance_tradeoff_figure([{"label": y, "w": w, "accuracy": 0.9 + 0.02 * w, "fid": 10 - w,
+                                                     "fid_se": 1.0, "spread": 1 - 0.1 * w} for y in (3, 8) for w in (0, 1, 3)])]
+    cfg = UNetConfig(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attn_resolutions=(14,), image_size=28,
+                     num_groups=4, num_heads=2, T=50, num_classes=10)
+    model = UNet(cfg).eval()
+    ab = schedules.alpha_bars(schedules.linear_betas(50, 1e-3, 0.2))
+    figs.append(plotting.make_guided_samples_figure(model, ab, 3, 1.0, S=2, eta=0.5, n=2))
+    assert all(isinstance(f, matplotlib.figure.Figure) for f in figs)
+    box = widgets.guidance_explorer(model, ab, n=2, S_values=(2, 5))
+    assert [c.description for c in box.children[0].children] == ["label", "w", "S", "eta"]
+    plt.close("all")

@@ -58,3 +58,11 @@ from .solvers import (  # noqa: F401
     make_signal_leak_figure,
     make_solver_samples_figure,
 )
+from .guidance import (  # noqa: F401
+    make_guided_mixture_figure,
+    make_target_gap_figure,
+    make_guidance_tradeoff_figure,
+    make_guided_samples_figure,
+    make_step_gaps_figure,
+    make_edit_tradeoff_figure,
+)
