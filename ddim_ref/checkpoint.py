@@ -107,7 +107,9 @@ def provenance():
     try:
         root = Path(__file__).resolve().parent.parent
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5)
+        # stored results (data/results) change as records are written: they do not make the code dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)data/results"],
+                               cwd=root, capture_output=True, text=True, timeout=5)
         info["commit"] = commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if commit.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         info["commit"] = None
