@@ -60,25 +60,26 @@ def build_parser():
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error (or set DDIM_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("train", help="train a noise predictor (U-Net on MNIST, MLP on toy data); resumes automatically",
+    p = sub.add_parser("train", help="train a noise predictor (U-Net on MNIST, MLP on toy data); resumes automatically; "
+                                      "the defaults are the shipped checkpoint's recipe (notebooks/06)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", default="mnist", choices=["mnist", "moons", "swiss_roll", "ring", "checkerboard"])
     p.add_argument("--out", default="runs/mnist", help="run folder: last.pt (full state), ema.pt, sample grids")
-    p.add_argument("--steps", type=POSITIVE, default=20_000)
+    p.add_argument("--steps", type=POSITIVE, default=4500)
     p.add_argument("--batch-size", type=POSITIVE, default=128, help="per process")
-    p.add_argument("--lr", type=_float_in(0, open_low=True), default=2e-4)
-    p.add_argument("--warmup-steps", type=NON_NEGATIVE, default=500)
-    p.add_argument("--min-lr-ratio", type=_float_in(0, 1, open_low=True), default=0.1,
+    p.add_argument("--lr", type=_float_in(0, open_low=True), default=1e-3)
+    p.add_argument("--warmup-steps", type=NON_NEGATIVE, default=200)
+    p.add_argument("--min-lr-ratio", type=_float_in(0, 1, open_low=True), default=1.0,
                    help="cosine decay to lr * this at the last step (1: constant)")
-    p.add_argument("--ema-decay", type=_float_in(0, 0.999999), default=0.999)
+    p.add_argument("--ema-decay", type=_float_in(0, 0.999999), default=0.9999)
     p.add_argument("--grad-clip", type=_float_in(0, open_low=True), default=1.0)
     p.add_argument("--schedule", default="linear", choices=["linear", "cosine"])
     p.add_argument("--seed", type=NON_NEGATIVE, default=0)
-    p.add_argument("--base-channels", type=POSITIVE, default=32, help="U-Net width")
-    p.add_argument("--channel-mults", default="1,2,2", help="U-Net levels (comma-separated)")
-    p.add_argument("--num-res-blocks", type=POSITIVE, default=2, help="U-Net residual blocks per level")
-    p.add_argument("--dropout", type=_float_in(0, 0.99), default=0.1)
-    p.add_argument("--parametrisation", default="eps", choices=["eps", "skip"],
+    p.add_argument("--base-channels", type=POSITIVE, default=16, help="U-Net width")
+    p.add_argument("--channel-mults", default="1,2,4", help="U-Net levels (comma-separated)")
+    p.add_argument("--num-res-blocks", type=POSITIVE, default=1, help="U-Net residual blocks per level")
+    p.add_argument("--dropout", type=_float_in(0, 0.99), default=0.0)
+    p.add_argument("--parametrisation", default="skip", choices=["eps", "skip"],
                    help="eps: the U-Net outputs eps; skip: eps = sqrt(1 - alpha_t) x_t + sqrt(alpha_t) F (F = v)")
     p.add_argument("--conditional", action="store_true", help="class-conditional U-Net (MNIST labels, null label for guidance)")
     p.add_argument("--p-uncond", type=_float_in(0, 0.99), default=0.15, help="with --conditional: probability of the null label")
