@@ -83,7 +83,7 @@ def q_sigma_forward_mean_std(x_prev, x0, alpha_t, alpha_prev, sigma):
 
 
 def x0_from_eps(x_t, eps, alpha_t):
-    """x_0 prediction f(x_t) = (x_t - sqrt(1 - alpha_t) eps) / sqrt(alpha_t), eq. (9). notebooks/02."""
+    """x_0 prediction f(x_t) = (x_t - sqrt(1 - alpha_t) eps) / sqrt(alpha_t), eq. (9). notebooks/03."""
     alpha_t = coef(alpha_t, x_t)
     return (x_t - (1 - alpha_t).sqrt() * eps) / alpha_t.sqrt()
 

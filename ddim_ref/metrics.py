@@ -134,7 +134,7 @@ def gaussian_kl(mu0, cov0, mu1, cov1) -> float:
 
 
 def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_projections: int = 128, generator: torch.Generator | None = None) -> float:
-    """Sliced 2-Wasserstein distance between two equal-size point clouds (n, d), by sorting projections (notebooks/07).
+    """Sliced 2-Wasserstein distance between two equal-size point clouds (n, d), by sorting projections (notebooks/06).
 
     SW_2 = sqrt(mean over random unit directions u of W_2^2(u.x, u.y)), and the 1-D W_2 of two
     equal-size samples pairs their sorted values. For d = 1 every direction is +-1, so the result
@@ -302,7 +302,7 @@ def fid_bootstrap(
     images: torch.Tensor, classifier: torch.nn.Module | None = None, ref=None, n_boot: int = 200, seed: int = 0,
     batch_size: int = 500,
 ) -> tuple[float, float]:
-    """Course FID of images and its bootstrap standard error over resamplings of the images (notebooks/07).
+    """Course FID of images and its bootstrap standard error over resamplings of the images (notebooks/04).
 
     The reference statistics are held fixed, so the standard error covers the sampling noise of
     `images` only. For the difference of the FIDs of two independent samples use sqrt(se1^2 + se2^2).

@@ -24,7 +24,7 @@ DEFAULT_CHECKPOINT = CHECKPOINTS / "mnist_unet_ema.pt"  # the course's unconditi
 
 
 def make_alpha_bar(cfg):
-    """alpha_bar (T+1,) float64 of a config with fields `schedule` ("linear" or "cosine") and `T`. notebooks/01."""
+    """alpha_bar (T+1,) float64 of a config with fields `schedule` ("linear" or "cosine") and `T`. notebooks/06."""
     if cfg.schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {cfg.schedule!r}; allowed: {', '.join(SCHEDULES)}")
     betas = schedules.linear_betas(cfg.T) if cfg.schedule == "linear" else schedules.cosine_betas(cfg.T)

@@ -36,6 +36,7 @@ TABLE2_S = tuple(PAPER_TABLE2)
 FID_RESULTS = Path(__file__).resolve().parent.parent / "data" / "results" / "fid.json"
 RECONSTRUCTION_RESULTS = FID_RESULTS.parent / "reconstruction.json"
 EXACT_TABLE1_RESULTS = FID_RESULTS.parent / "exact_table1.json"
+ABLATION_RESULTS = FID_RESULTS.parent / "ablation.json"  # `reproduce ablation`: training runs at equal settings (notebooks/06)
 
 # Uniform dequantisation: MNIST pixels are multiples of 1/127.5 on [-1, 1]; adding U(0, 1/127.5) noise
 # adds this variance to every pixel. It keeps the fitted covariance positive definite (border pixels are
@@ -331,6 +332,13 @@ def training_fingerprint(path):
             "wall_time_s": meta.get("wall_time_s"), "train_command": meta.get("provenance", {}).get("command")}
 
 
+def training_run(record):
+    """The folder a record's checkpoint was trained in (--out of its train_command), else its "run": one line per run. notebooks/06."""
+    words = (record.get("train_command") or "").split()
+    at = [i for i, w in enumerate(words[:-1]) if w == "--out"]  # argparse keeps the last --out
+    return words[at[-1] + 1] if at else record.get("run")
+
+
 def run_cells(path, cells, compute, fingerprint, progress=True):
     """Compute the cells that `path` does not hold for this fingerprint, storing each at once; all records of `cells`.
 
@@ -406,3 +414,23 @@ def variant_rows(model, alpha_bar, S, variants=VARIANTS, n=8, seed=0, device="cp
                 model, alpha_bar, n, S, 1.0 if v == "sigma_hat" else float(v), "uniform", seed,
                 use_sigma_hat=v == "sigma_hat", device=device, progress=False, clip_x0=clip_x0)
             for v in variants}
+
+
+def measured_eps_scale(records):
+    """t -> the network's eps scale (eps_error records of one checkpoint), linear between the stored t. notebooks/07.
+
+    The function `analytic.Gaussian.sampler_w2_kl(..., eps_scale=...)` takes: the exact eps* of the MNIST
+    Gaussian miscalibrated the way the network is, on average over directions.
+    """
+    pts = sorted((r["t"], r["scale"]) for r in records)
+    if len(pts) < 2 or len({t for t, _ in pts}) != len(pts):
+        raise ValueError(f"need eps_error records of one checkpoint at two or more distinct t, got t = {[t for t, _ in pts]}")
+    ts = torch.tensor([float(t) for t, _ in pts], dtype=torch.float64)
+    scales = torch.tensor([s for _, s in pts], dtype=torch.float64)
+
+    def eps_scale(t):
+        i = int(torch.searchsorted(ts, torch.tensor(float(t), dtype=torch.float64)).clamp(1, len(ts) - 1))
+        w = float(((float(t) - ts[i - 1]) / (ts[i] - ts[i - 1])).clamp(0, 1))
+        return float((1 - w) * scales[i - 1] + w * scales[i])
+
+    return eps_scale

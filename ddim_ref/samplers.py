@@ -125,7 +125,7 @@ def sample(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, *, use_sigma
 
 
 def sample_trajectory(eps_model, x_T, alpha_bar, tau, eta=0.0, generator=None, **kwargs):
-    """Like `sample`, also returning the states x_{tau_S}..x_0 and the predictions x0_hat, each (S+1 or S, *x.shape). notebooks/05."""
+    """Like `sample`, also returning the states x_{tau_S}..x_0 and the predictions x0_hat, each (S+1 or S, *x.shape). notebooks/08."""
     xs, x0_hats = [x_T.detach().cpu()], []
 
     def record(i, t, x, x0_hat):
@@ -187,7 +187,7 @@ def encode(eps_model, x0, alpha_bar, tau, *, iters=0, progress=False):
 
 
 def standard_latents(n, shape, seed=0):
-    """x_T ~ N(0, I), (n, *shape): latent k is the k-th draw of torch.Generator().manual_seed(seed), for any n. notebooks/04.
+    """x_T ~ N(0, I), (n, *shape): latent k is the k-th draw of torch.Generator().manual_seed(seed), for any n. notebooks/08.
 
     Every sampler and solver of the course draws its x_T here, so cells with the same seed share x_T
     and can be compared pairwise (metrics.paired_difference)."""

@@ -179,3 +179,12 @@ def test_cli_guidance_cells_are_per_class_and_paired(tmp_path):
     assert all(0 <= r["accuracy"] <= 1 and r["accuracy"] == r["classes"][3] / 130 and r["spread"] > 0 for r in records)
     with pytest.raises(ValueError, match="labels must lie in 0..9"):
         reproduce.guidance_cells([10])
+
+
+def test_measured_eps_scale_interpolates_and_refuses_bad_records():
+    f = reproduce.measured_eps_scale([{"t": 100, "scale": 1.1}, {"t": 1, "scale": 0.9}, {"t": 1000, "scale": 1.0}])
+    assert f(1) == pytest.approx(0.9) and f(100) == pytest.approx(1.1) and f(1000) == pytest.approx(1.0)
+    assert f(50.5) == pytest.approx(0.9 + 0.2 * 49.5 / 99)  # linear between stored t
+    assert f(550) == pytest.approx(1.05)
+    with pytest.raises(ValueError, match="two or more distinct t"):
+        reproduce.measured_eps_scale([{"t": 1, "scale": 1.0}, {"t": 1, "scale": 1.1}])

@@ -1,7 +1,7 @@
 """Pure figure functions `make_*_figure(...) -> Figure` and image-grid helpers, by topic. Used by every notebook.
 
 `from ddim_ref.plotting import make_noising_figure` works for every function; the submodules group
-them by the notebooks that use them (images, process: 00-03, sampling: 04-05, training: 06, results: 07).
+them by the notebooks that use them (images, process: 00-03, sampling: 04-05, training: 06, results: 07 and 06's ablation).
 """
 
 from .images import (  # noqa: F401  (re-exported)
@@ -46,9 +46,12 @@ from .training import (  # noqa: F401
     make_timestep_embedding_figure,
 )
 from .results import (  # noqa: F401
+    make_eps_error_figure,
+    make_error_sensitivity_figure,
     make_reconstruction_figure,
     make_spacing_figure,
     make_table1_comparison_figure,
+    make_training_frontier_figure,
 )
 from .solvers import (  # noqa: F401
     make_convergence_figure,
