@@ -220,7 +220,8 @@ def guidance_cells(labels=tuple(range(10)), ws=(0.0, 0.5, 1.0, 2.0, 4.0), S=20, 
 def guidance_cell(model, alpha_bar, cell, batch_size=250, device="cpu"):
     """Per-class FID/KID, class accuracy and spread of classifier-free guided samples (Ho & Salimans 2021). notebooks/09.
 
-    All cells with the same seed share x_T (samplers.standard_latents), so cells of one label are paired across w."""
+    All cells with the same seed share x_T (samplers.standard_latents), so cells of one label are paired across w;
+    "predicted" holds the course classifier's label of every sample, for paired accuracy differences."""
     from .guidance import classifier_free
 
     c = model.config
@@ -229,7 +230,12 @@ def guidance_cell(model, alpha_bar, cell, batch_size=250, device="cpu"):
                                 batch_size=batch_size, device=device, progress=False,
                                 shape=(c.in_channels, c.image_size, c.image_size))
     result = rounded_scores(metrics.scores(x0, label=cell["label"]))
-    return {**result, "accuracy": result["classes"][cell["label"]] / cell["n"]}
+    from .classifier import load_classifier
+
+    clf = load_classifier(device=device)
+    with torch.no_grad():
+        predicted = torch.cat([clf(x.to(device)).argmax(1).cpu() for x in x0.split(batch_size)])  # (n,): paired accuracy
+    return {**result, "accuracy": float((predicted == cell["label"]).double().mean()), "predicted": predicted.tolist()}
 
 
 EPS_ERROR_T = (1, 10, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000)

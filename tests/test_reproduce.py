@@ -177,6 +177,8 @@ def test_cli_guidance_cells_are_per_class_and_paired(tmp_path):
     records = json.loads(out.read_text())
     assert [(r["label"], r["w"]) for r in records] == [(3, 0.0), (3, 2.0)]
     assert all(0 <= r["accuracy"] <= 1 and r["accuracy"] == r["classes"][3] / 130 and r["spread"] > 0 for r in records)
+    for r in records:  # per-sample labels (paired accuracy) agree with the counts that metrics.scores stores
+        assert len(r["predicted"]) == 130 and [r["predicted"].count(k) for k in range(10)] == r["classes"]
     with pytest.raises(ValueError, match="labels must lie in 0..9"):
         reproduce.guidance_cells([10])
 
