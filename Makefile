@@ -80,7 +80,7 @@ reproduce: $(STAMP)
 	$(REPRO) eps-error
 	$(REPRO) eps-error --checkpoint data/checkpoints/mnist_unet_ema_v1.pt
 	$(REPRO) solvers --n 1000
-	$(REPRO) guidance --n 500 --ws 0,1,2,4
+	$(REPRO) guidance --n 500
 	$(REPRO) figures
 
 # Student copies in student/: solution cells replaced by stubs, outputs cleared.

@@ -378,11 +378,7 @@ def check_fixed_point_inversion_step(step_fn):
 
 
 def _encode_step(model, x_s, ab, s, t, K):
-    """One encoder step s -> t with K fixed-point iterations (the arithmetic of samplers.encode), for the hints above."""
-    a_s, a_t = float(ab[s]), float(ab[t])
-    t_batch = torch.full((x_s.shape[0],), t, dtype=torch.long)
-    x_t = x_s
-    for _ in range(K + 1):
-        e = model(x_t, t_batch)
-        x_t = a_t**0.5 * (x_s - (1 - a_s) ** 0.5 * e) / a_s**0.5 + (1 - a_t) ** 0.5 * e
-    return x_t
+    """One encoder step s -> t with K fixed-point iterations (editing.encoder_step), for the hints above."""
+    from .editing import encoder_step
+
+    return encoder_step(model, x_s, ab.detach().cpu().double().tolist(), s, t, K)

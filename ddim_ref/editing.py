@@ -16,8 +16,9 @@ class towards another.
   et al., CVPR 2023) and CFG++ (Chung et al. 2024) are ways to keep guided sampling invertible.
 
 `inversion_step_gaps` measures, step by step, how far decoding misses the encoder's start (the reason
-guided inversion fails), and `edit_scores` the faithfulness (distance to the input) and the realism for the
-target class (the course classifier's probability) of MNIST edits.
+guided inversion fails), `encode_path` keeps every state the encoder visits (where the fixed-point map's
+contraction can be measured), and `edit_scores` the faithfulness (distance to the input) and the success for
+the target class (the course classifier's probability of it, and the hit rate) of MNIST edits.
 """
 
 import torch
@@ -63,6 +64,40 @@ def ddim_edit(source_model, target_model, x0, alpha_bar, tau, *, iters=0, progre
     return x_edit, x_latent
 
 
+def encoder_step(eps_model, x_s, ab, s, t, iters, t_batch=None):
+    """One step s -> t of `samplers.encode` (the usual step, then `iters` fixed-point updates with eps at the label t). notebooks/09.
+
+    ab: alpha_bar as a list of floats; x_s (B, ...). Network calls: iters + 1.
+    """
+    t_batch = torch.empty(x_s.shape[0], dtype=torch.long, device=x_s.device) if t_batch is None else t_batch
+    x_t = x_s
+    for _ in range(iters + 1):
+        eps = eps_model(x_t, t_batch.fill_(t))
+        x_t = ab[t] ** 0.5 * ((x_s - (1 - ab[s]) ** 0.5 * eps) / ab[s] ** 0.5) + (1 - ab[t]) ** 0.5 * eps
+    return x_t
+
+
+@torch.no_grad()
+def encode_path(eps_model, x0, alpha_bar, tau, *, iters=0):
+    """Every state x_{tau_1}, ..., x_{tau_S} (S, B, ...) of `samplers.encode`; the last is its latent. notebooks/09.
+
+    The same arithmetic as samplers.encode. Row i is the encoder's state at the end of the step tau_{i-1} -> tau_i
+    (tau_0 = 0): the usual inversion's point (iters = 0) or the last fixed-point iterate (iters = K), which is the
+    fixed point once the iteration has converged. Evaluating the field there gives each step's residual and the
+    Jacobian of the fixed-point map (the contraction factor of notebooks/09). Network calls: S (iters + 1).
+    """
+    T = check_alpha_bar(alpha_bar)
+    tau = schedules.check_tau(tau, T)
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 0:
+        raise ValueError(f"iters must be an integer >= 0 (0: the usual DDIM inversion), got {iters!r}")
+    ab = alpha_bar.detach().cpu().double().tolist()
+    x, path = x0, []
+    t_batch = torch.empty(x0.shape[0], dtype=torch.long, device=x0.device)
+    for s, t in zip([0] + tau[:-1].tolist(), tau.tolist()):
+        x = encoder_step(eps_model, x, ab, s, t, iters, t_batch)
+        path.append(x)
+    return torch.stack(path)  # (S, B, ...)
+
 
 @torch.no_grad()
 def inversion_step_gaps(eps_model, x0, alpha_bar, tau, *, iters=0):
@@ -82,10 +117,7 @@ def inversion_step_gaps(eps_model, x0, alpha_bar, tau, *, iters=0):
     x, gaps = x0, []
     t_batch = torch.empty(x0.shape[0], dtype=torch.long, device=x0.device)
     for s, t in zip([0] + tau[:-1].tolist(), tau.tolist()):
-        x_t = x  # the encoder's step s -> t, the arithmetic of samplers.encode
-        for _ in range(iters + 1):
-            eps = eps_model(x_t, t_batch.fill_(t))
-            x_t = ab[t] ** 0.5 * ((x - (1 - ab[s]) ** 0.5 * eps) / ab[s] ** 0.5) + (1 - ab[t]) ** 0.5 * eps
+        x_t = encoder_step(eps_model, x, ab, s, t, iters, t_batch)
         back, _ = samplers.ddim_step(x_t, eps_model(x_t, t_batch.fill_(t)), ab[t], ab[s], 0.0)  # the decoder's step t -> s
         gaps.append((back - x).flatten(1).norm(dim=1))
         x = x_t
@@ -94,7 +126,7 @@ def inversion_step_gaps(eps_model, x0, alpha_bar, tau, *, iters=0):
 
 @torch.no_grad()
 def edit_scores(x_edit, x0, label, classifier=None):
-    """Faithfulness and realism of MNIST edits: distance to the input and the course classifier's p(label | x_edit). notebooks/09.
+    """Faithfulness and success of MNIST edits: distance to the input and the course classifier's p(label | x_edit). notebooks/09.
 
     x_edit, x0: images (B, 1, 28, 28) in [-1, 1]; label: the class the edit aims at (int). Returns means over the
     images with standard errors: "distance" (per-pixel MSE on the [0, 1] scale, Table 2's measure), "p_label"

@@ -15,7 +15,8 @@ What does guidance aim at? With exact eps* = -sqrt(1 - a_t) grad log q_t (notebo
 
     eps_w(x, t) = -sqrt(1 - a_t) grad_x log[ q_t(x | y)^(1 + w) q_t(x)^(-w) ],
 
-the score of a "sharpened" density q_t(x | y)^(1+w) q_t(x)^(-w) = q_t(x | y) (q_t(y | x) / p(y))^w at every t.
+-sqrt(1 - a_t) times the score of a "sharpened" density q_t(x | y)^(1+w) q_t(x)^(-w) = q_t(x | y) (q_t(y | x) / p(y))^w
+at every t.
 At t = 0 it is the target p_w(x) = p(x | y)^(1+w) p(x)^(-w) / Z: class y reweighted by the Bayes classifier
 p(y | x)^w. But sharpening does not commute with the noising q(x_t | x_0) of eq. (4): a power of a
 convolution is not the convolution of the power, so the sharpened q_t is not the law at time t of the
@@ -23,9 +24,10 @@ forward process started from p_w, and the guided field is not the eps* that woul
 (`sharpened_eps_model` computes that one by quadrature; tests/test_guidance.py measures the gap: O(1) at
 intermediate t, vanishing as t -> 0). Guided DDIM or DDPM samples therefore do not follow p_w in general;
 on the 1-D two-class mixture of the tests, w = 3 over-sharpens (Bradley & Nakkiran 2024, "Classifier-free
-guidance is a predictor-corrector", show this for DDPM and DDIM). Only if p(x | y) and p(x) were Gaussians
-with one covariance would the two agree (both are then the Gaussian with mean (1 + w) m_y - w m), and a
-marginal over several classes is not such a Gaussian.
+guidance is a predictor-corrector", show this for DDPM and DDIM). For w > 0 the guided field is in general
+not the score of any diffusion; the exceptions are w = 0 (the conditional model) and Gaussians p(x | y), p(x)
+with one shared covariance (the sharpened q_t is then the noised Gaussian with mean (1 + w) m_y - w m and that
+covariance, so the two agree); a marginal over several classes is not such a Gaussian.
 
 The sharpened density is not a Gaussian mixture, so for D <= 2 we normalise it on a grid (midpoint rule):
 `sharpened_grid`, `sharpened_moments`, `sharpened_sample`, `sharpened_eps_model` take an

@@ -207,7 +207,7 @@ GUIDANCE_RESULTS = FID_RESULTS.parent / "guidance.json"
 CONDITIONAL_CHECKPOINT = FID_RESULTS.parent.parent / "checkpoints" / "mnist_unet_conditional_ema.pt"
 
 
-def guidance_cells(labels=tuple(range(10)), ws=(0.0, 0.5, 1.0, 2.0, 4.0), S=20, eta=0.0, spacing="uniform", n=200, seed=0):
+def guidance_cells(labels=tuple(range(10)), ws=(0.0, 1.0, 2.0, 4.0), S=20, eta=0.0, spacing="uniform", n=500, seed=0):
     """One cell per (label, w): n guided samples of that class, scored against the test images of that class. notebooks/09."""
     if isinstance(n, bool) or not isinstance(n, int) or n <= metrics.FEATURE_DIM:
         raise ValueError(f"n must be an integer above the {metrics.FEATURE_DIM} feature dimensions, got {n!r}")

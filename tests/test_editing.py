@@ -184,6 +184,30 @@ def test_inversion_step_gaps_are_the_change_of_eps_along_each_step():
         editing.inversion_step_gaps(model, x0, ALPHA_BAR, tau, iters=-1)
 
 
+def test_encode_path_holds_every_state_of_samplers_encode():
+    """Row i is samplers.encode on tau[:i + 1] (the same arithmetic, bit for bit), for the usual and the exact inversion;
+    at the fixed point (w = 0, K = 60) the decoder's step from each state returns to the previous state."""
+    tau = schedules.timesteps(T, 10, "uniform")
+    x0 = X0[:20]
+    model = guidance.classifier_free(MIX.conditional_eps_model, 0, 1)
+    for iters in (0, 3):
+        path = editing.encode_path(model, x0, ALPHA_BAR, tau, iters=iters)
+        assert path.shape == (10, 20, 2)
+        for i in range(10):
+            assert torch.equal(path[i], samplers.encode(model, x0, ALPHA_BAR, tau[:i + 1], iters=iters)), (iters, i)
+    model = guidance.classifier_free(MIX.conditional_eps_model, 0, 0)  # (at w = 1 the step 1 -> 101 does not converge for all)
+    path = editing.encode_path(model, x0, ALPHA_BAR, tau, iters=60)
+    starts = torch.cat([x0[None], path[:-1]])
+    ab = ALPHA_BAR.tolist()
+    for i, (s, t) in enumerate(zip([0] + tau[:-1].tolist(), tau.tolist())):
+        back, _ = samplers.ddim_step(path[i], model(path[i], torch.full((20,), t)), ab[t], ab[s], 0.0)
+        torch.testing.assert_close(back, starts[i], rtol=0, atol=1e-9)
+    usual = editing.encode_path(model, x0, ALPHA_BAR, tau)
+    assert not torch.allclose(usual, path, atol=1e-3)  # the usual states are not the fixed points
+    with pytest.raises(ValueError, match="iters must be"):
+        editing.encode_path(model, x0, ALPHA_BAR, tau, iters=1.5)
+
+
 class _ConstantClassifier(torch.nn.Module):
     """Logits that put probability p on class `hot` for every image (a stand-in for the course classifier)."""
 

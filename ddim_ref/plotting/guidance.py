@@ -122,7 +122,10 @@ def make_step_gaps_figure(tau, gaps, title=None):
 
 def make_edit_tradeoff_figure(curves, xlabel="distance to the input (per-pixel MSE, [0, 1] scale)",
                               ylabel="classifier p(target label)", title=None):
-    """Faithfulness against realism: dict method -> {"x", "y", "text"} (lists; optional "xerr", "yerr"), one curve each. notebooks/09."""
+    """Faithfulness against success for the target label: dict method -> {"x", "y", "text"}, one curve each. notebooks/09.
+
+    "x", "y", "text" are lists (one entry per setting of the method's knob); optional "xerr", "yerr" draw error bars.
+    """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.6))
