@@ -72,14 +72,14 @@ reproduce: $(STAMP)
 	$(REPRO) exact-table1
 	$(REPRO) table1 --S 10,20,50,100 --spacings uniform --n 1000
 	$(REPRO) table1 --S 10,20,50,100 --spacings quadratic --n 500
-	$(REPRO) table1 --S 1000 --etas 0,1 --spacings uniform --n 1000
+	$(REPRO) table1 --S 1000 --etas 0,1 --spacings uniform --n 500
 	$(REPRO) table1 --S 10,50 --etas 0,1 --spacings uniform --n 1000 --clip-x0
 	$(REPRO) spacing --n 1000
 	$(REPRO) table2 --n 32
 	$(REPRO) table2 --n 32 --iters 3
 	$(REPRO) eps-error
 	$(REPRO) eps-error --checkpoint data/checkpoints/mnist_unet_ema_v1.pt
-	$(REPRO) solvers --n 1000
+	$(REPRO) solvers --n 500
 	$(REPRO) guidance --n 500
 	$(REPRO) figures
 

@@ -168,8 +168,8 @@ def build_parser():
                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     _add_experiment_args(q, "5,10,15,20,30,50", str(REPO / "data" / "results" / "solvers.json"))
     q.add_argument("--solvers", default="ddim,ddim_eta1,heun,dpm_solver_2,dpm_solver_pp_2m", help="comma-separated solvers")
-    q.add_argument("--spacing", default="trailing", choices=SPACING_CHOICES)
-    q.add_argument("--n", type=_int_at_least(129), default=1000, help="samples per cell")
+    q.add_argument("--spacing", default="linspace", choices=SPACING_CHOICES)
+    q.add_argument("--n", type=_int_at_least(129), default=500, help="samples per cell")
     q.add_argument("--seed", type=NON_NEGATIVE, default=0)
     q = experiments.add_parser("guidance", help="per-class FID/KID, accuracy and diversity of classifier-free guided "
                                                 "samples against the guidance weight (notebooks/09)",

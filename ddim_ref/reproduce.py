@@ -169,7 +169,7 @@ def solver_steps(solver, nfe):
     return max(1, (nfe + 1) // 2) if solver in ("heun", "dpm_solver_2") else nfe
 
 
-def solver_cells(nfe_values=SOLVER_NFE, solvers=SOLVERS, spacing="trailing", n=1000, seed=0):
+def solver_cells(nfe_values=SOLVER_NFE, solvers=SOLVERS, spacing="linspace", n=500, seed=0):
     """One cell per (solver, target NFE): S from `solver_steps`; "ddim_eta1" is samplers.sample with eta = 1. notebooks/08."""
     if isinstance(n, bool) or not isinstance(n, int) or n <= metrics.FEATURE_DIM:
         raise ValueError(f"n must be an integer above the {metrics.FEATURE_DIM} feature dimensions, got {n!r}")
