@@ -41,6 +41,19 @@ def make_image_grid_figure(images, nrow=None, title=None, scale=1.0):
     return fig
 
 
+def make_bank_grid_figure(images, title, nrow=8):
+    """One grid of precomputed samples (n, 1, 28, 28) in [-1, 1] with a title: an explorer's frame (notebooks 04 and 08)."""
+    import matplotlib.pyplot as plt
+
+    grid = image_grid(images, nrow=nrow)
+    fig, ax = plt.subplots(figsize=(0.6 * nrow, 0.6 * math.ceil(len(images) / nrow) + 0.4))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def make_image_rows_figure(rows, title=None, scale=0.55):
     """Labelled rows of images (dict label -> (n, 1, H, W) in [-1, 1]), e.g. originals / latents / reconstructions. notebooks/05."""
     import matplotlib.pyplot as plt

@@ -1,11 +1,9 @@
 """Figures of sampling, acceleration, the ODE view and stored FIDs. notebooks/04-05."""
 
-import math
-
 import numpy as np
 import torch
 
-from .images import image_grid
+from .images import image_grid, make_bank_grid_figure
 
 
 def make_tau_spacing_figure(S=10, spacing="uniform", T=1000, alpha_bar=None):
@@ -89,16 +87,7 @@ def make_variance_ratio_figure(S_values, ratios, eigenvalues):
 
 def make_sample_bank_figure(bank, S, variant, nrow=8):
     """One precomputed grid of MNIST samples bank[(S, variant)] (images (n, 1, 28, 28) in [-1, 1]). notebooks/04."""
-    import matplotlib.pyplot as plt
-
-    images = bank[(S, variant)]
-    grid = image_grid(images, nrow=nrow)
-    fig, ax = plt.subplots(figsize=(0.6 * nrow, 0.6 * math.ceil(len(images) / nrow) + 0.4))
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
-    ax.set_axis_off()
-    ax.set_title(f"S = {S}, {variant}", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return make_bank_grid_figure(bank[(S, variant)], f"S = {S}, {variant}", nrow)
 
 
 def make_sample_bank_overview_figure(bank, n_show=6):

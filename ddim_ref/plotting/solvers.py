@@ -1,10 +1,8 @@
 """Figures of ODE solvers and schedule pitfalls: convergence orders, quality per network call, the prev rule, the signal leak. notebooks/08."""
 
-import math
-
 import numpy as np
 
-from .images import image_grid
+from .images import make_bank_grid_figure
 
 SOLVER_LABELS = {"ddim": "DDIM (eta = 0)", "ddim_eta1": "DDIM eta = 1", "heun": "Heun", "dpm_solver_2": "DPM-Solver-2",
                  "dpm_solver_pp_2m": "DPM-Solver++(2M)"}
@@ -206,13 +204,4 @@ def make_signal_leak_figure(alpha_bars, eigenvalues=None):
 
 def make_solver_samples_figure(bank, solver, nfe, nrow=8):
     """One precomputed grid of samples bank[(solver, nfe)] (images (n, 1, 28, 28) in [-1, 1]), shared x_T. notebooks/08."""
-    import matplotlib.pyplot as plt
-
-    images = bank[(solver, nfe)]
-    grid = image_grid(images, nrow=nrow)
-    fig, ax = plt.subplots(figsize=(0.6 * nrow, 0.6 * math.ceil(len(images) / nrow) + 0.4))
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
-    ax.set_axis_off()
-    ax.set_title(f"{_label(solver)}, NFE = {nfe} (same x_T for every solver)", fontsize=9)
-    fig.tight_layout()
-    return fig
+    return make_bank_grid_figure(bank[(solver, nfe)], f"{_label(solver)}, NFE = {nfe} (same x_T for every solver)", nrow)
