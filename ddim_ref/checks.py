@@ -219,12 +219,9 @@ def check_tweedie_posterior_mean(answer, data, x_t, t):
     eps_star = data.eps_model(x_t, torch.full((x_t.shape[0],), t, dtype=torch.long))  # independent of autograd
     score = -eps_star / (1 - a) ** 0.5
     expected = (x_t + (1 - a) * score) / a**0.5
-    try:
-        got = torch.as_tensor(answer, dtype=torch.float64).detach()
-    except (TypeError, ValueError, RuntimeError):
-        return _report(False, "E[x_0 | x_t]", "Give a tensor shaped like x_t.")
-    if got.shape != expected.shape:
-        return _report(False, "the shape of E[x_0 | x_t]", f"Expected {tuple(expected.shape)} like x_t, got {tuple(got.shape)}.")
+    got, refused = _as_answer(answer, expected, "E[x_0 | x_t]", "x_t")
+    if refused is not None:
+        return refused
     if torch.allclose(got, expected, rtol=1e-7, atol=1e-9):
         return _report(True, f"E[x_0 | x_t] at t = {t}")
     wrong = {
@@ -254,12 +251,9 @@ def check_dpm_solver_pp_2m_step(x_next, x, x0_hat, x0_hat_prev, alpha_prev, alph
     x, x0_hat, x0_hat_prev = (torch.as_tensor(v, dtype=torch.float64) for v in (x, x0_hat, x0_hat_prev))
     a_prev, a_now, a_next = float(alpha_prev), float(alpha_now), float(alpha_next)
     expected = solvers.dpm_solver_pp_2m_step(x, x0_hat, a_now, a_next, x0_hat_prev, a_prev)
-    try:
-        got = torch.as_tensor(x_next, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        return _report(False, "x_next", "Give a tensor shaped like x.")
-    if got.shape != expected.shape:
-        return _report(False, "the shape of x_next", f"Expected {tuple(expected.shape)} like x, got {tuple(got.shape)}.")
+    got, refused = _as_answer(x_next, expected, "x_next", "x")
+    if refused is not None:
+        return refused
     if torch.allclose(got, expected, rtol=1e-8, atol=1e-10):
         return _report(True, "your DPM-Solver++(2M) step")
     first_order = solvers.dpm_solver_pp_2m_step(x, x0_hat, a_now, a_next)
@@ -313,12 +307,9 @@ def check_guided_eps_from_score(answer, mixture, x, t, y, w):
     t_batch = torch.full((x.shape[0],), t, dtype=torch.long)
     cond, uncond = mixture.conditional_eps_model(x, t_batch, y), mixture.conditional_eps_model(x, t_batch, None)
     expected = guidance.classifier_free(mixture.conditional_eps_model, y, w)(x, t_batch)
-    try:
-        got = torch.as_tensor(answer, dtype=torch.float64).detach()
-    except (TypeError, ValueError, RuntimeError):
-        return _report(False, "the guided eps", "Give a tensor shaped like x.")
-    if got.shape != expected.shape:
-        return _report(False, "the shape of the guided eps", f"Expected {tuple(expected.shape)} like x, got {tuple(got.shape)}.")
+    got, refused = _as_answer(answer, expected, "the guided eps", "x")
+    if refused is not None:
+        return refused
     if torch.allclose(got, expected, rtol=1e-7, atol=1e-9):
         return _report(True, f"the guided eps at t = {t}, w = {w:g}")
     a = float(mixture.alpha_bar[t])
@@ -382,3 +373,14 @@ def _encode_step(model, x_s, ab, s, t, K):
     from .editing import encoder_step
 
     return encoder_step(model, x_s, ab.detach().cpu().double().tolist(), s, t, K)
+
+
+def _as_answer(answer, expected, what, like):
+    """(the answer as a float64 tensor, None), or (None, the failed report) when it is no tensor or has the wrong shape."""
+    try:
+        got = torch.as_tensor(answer, dtype=torch.float64).detach()
+    except (TypeError, ValueError, RuntimeError):
+        return None, _report(False, what, f"Give a tensor shaped like {like}.")
+    if got.shape != expected.shape:
+        return None, _report(False, f"the shape of {what}", f"Expected {tuple(expected.shape)} like {like}, got {tuple(got.shape)}.")
+    return got, None
